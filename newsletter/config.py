@@ -1,0 +1,468 @@
+"""newsletter.toml -> Config: every key checked, every value validated, paths resolved."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from newsletter.errors import ConfigError
+
+CONFIG_NAME = "newsletter.toml"
+ENV_CONFIG = "NEWSLETTER_CONFIG"
+
+NEWSLETTER_KEYS = {
+    "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
+    "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
+    "language", "list_id",
+}
+SOURCE_KEYS = {"path", "url", "format"}
+DIGEST_KEYS = {
+    "title", "subject", "preheader", "topics", "window", "max_articles", "cadence",
+    "timezone", "delivery", "send_empty", "misfire_grace",
+}
+SMTP_KEYS = {"host", "port", "security", "username", "rate_limit", "connections", "timeout", "retries"}
+TOP_KEYS = {"newsletter", "sources", "digests", "smtp"}
+DELIVERIES = ("outbox", "smtp")
+SECURITIES = ("ssl", "starttls", "none")
+FORMATS = ("markdown", "rss", "atom", "feed", "jsonfeed", "json", "jsonl", "digest")
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When a digest goes out: a cron expression (day names) or a fixed interval."""
+
+    text: str
+    cron: tuple[str, str, str, str, str] | None = None
+    every: timedelta | None = None
+
+    @property
+    def shorter_than_a_day(self) -> bool:
+        if self.every is not None:
+            return self.every < timedelta(days=1)
+        minute, hour = self.cron[0], self.cron[1]
+        return not (_single_value(minute) and _single_value(hour))
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path | None = None
+    url: str | None = None
+    format: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.url or str(self.path)
+
+
+@dataclass(frozen=True)
+class Digest:
+    name: str
+    title: str
+    subject: str
+    preheader: str
+    topics: tuple[str, ...]
+    window: timedelta
+    max_articles: int
+    cadence: Cadence | None
+    timezone: ZoneInfo
+    delivery: str
+    send_empty: bool
+    misfire_grace: timedelta
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    security: str
+    username: str | None
+    rate_limit: float
+    connections: int
+    timeout: float
+    retries: int
+
+    @property
+    def password(self) -> str | None:
+        return os.environ.get("NEWSLETTER_SMTP_PASSWORD")
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    title: str
+    sender: str
+    reply_to: str | None
+    site_url: str | None
+    topic_url: str | None
+    unsubscribe_url: str | None
+    unsubscribe_mailto: str | None
+    address: str | None
+    timezone: ZoneInfo
+    database: str
+    outbox: Path
+    templates: Path | None
+    language: str
+    list_id: str | None
+    sources: tuple[Source, ...] = ()
+    digests: dict[str, Digest] = field(default_factory=dict)
+    smtp: Smtp | None = None
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    def digest(self, name: str | None) -> Digest:
+        """The named digest, or the only one when no name is given."""
+        names = sorted(self.digests)
+        if name is None:
+            if len(names) == 1:
+                return self.digests[names[0]]
+            if not names:
+                raise ConfigError("no digest is configured", where=str(self.path),
+                                  hint="add a [digests.NAME] table")
+            raise ConfigError(f"several digests are configured: {', '.join(names)}",
+                              hint="name the one you mean")
+        if name not in self.digests:
+            raise ConfigError(f"no digest named {name!r}", where=str(self.path),
+                              hint=_choices_hint(name, names))
+        return self.digests[name]
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> Path:
+    """The config file: --config, else $NEWSLETTER_CONFIG, else ./newsletter.toml."""
+    chosen = explicit or os.environ.get(ENV_CONFIG)
+    path = Path(chosen) if chosen else Path.cwd() / CONFIG_NAME
+    if path.is_dir():
+        path = path / CONFIG_NAME
+    if not path.is_file():
+        raise ConfigError(f"no config file at {path}",
+                          hint="run `newsletter init` to create one, or pass --config PATH")
+    return path
+
+
+def load_config(explicit: str | os.PathLike | None = None) -> Config:
+    """Find, parse and validate the config."""
+    path = find_config(explicit).resolve()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError("is not UTF-8 text", where=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"is not valid TOML: {exc}", where=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read: {exc.strerror}", where=str(path)) from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path) -> Config:
+    """Validate a parsed TOML document; `path` locates relative paths and error messages."""
+    v = _Validator(path)
+    v.keys(raw, TOP_KEYS, "")
+    nl = v.table(raw, "newsletter")
+    v.keys(nl, NEWSLETTER_KEYS, "newsletter")
+    root = path.parent
+    tz = v.zone(nl, "timezone", "newsletter", "UTC")
+    sender = v.string(nl, "from", "newsletter", "Editors <editors@example.com>")
+    if "@" not in sender:
+        v.fail("newsletter.from", f"{sender!r} holds no email address", 'write it as "Name <you@example.org>"')
+    database = v.string(nl, "database", "newsletter", "newsletter.db")
+    if "://" not in database:
+        database = "sqlite:///" + str((root / database).resolve())
+    templates = v.string(nl, "templates", "newsletter", "")
+    config = dict(
+        path=path,
+        title=v.string(nl, "title", "newsletter", "Editors' Picks"),
+        sender=sender,
+        reply_to=v.string(nl, "reply_to", "newsletter", None),
+        site_url=v.url(nl, "site_url", "newsletter"),
+        topic_url=v.url(nl, "topic_url", "newsletter"),
+        unsubscribe_url=v.url(nl, "unsubscribe_url", "newsletter"),
+        unsubscribe_mailto=v.string(nl, "unsubscribe_mailto", "newsletter", None),
+        address=v.string(nl, "address", "newsletter", None),
+        timezone=tz,
+        database=database,
+        outbox=(root / v.string(nl, "outbox", "newsletter", "outbox")).resolve(),
+        templates=(root / templates).resolve() if templates else None,
+        language=v.string(nl, "language", "newsletter", "en"),
+        list_id=v.string(nl, "list_id", "newsletter", None),
+    )
+    if config["templates"] is not None and not config["templates"].is_dir():
+        v.fail("newsletter.templates", f"{config['templates']} is not a folder", "create it or remove the key")
+
+    sources = []
+    raw_sources = raw.get("sources", [])
+    if not isinstance(raw_sources, list):
+        v.fail("sources", "must be an array of tables", "write each one as [[sources]]")
+    for i, src in enumerate(raw_sources, 1):
+        where = f"sources[{i}]"
+        if not isinstance(src, dict):
+            v.fail(where, "must be a table", "write it as [[sources]] with path = or url =")
+        v.keys(src, SOURCE_KEYS, where)
+        fmt = v.choice(src, "format", where, FORMATS, None)
+        if ("path" in src) == ("url" in src):
+            v.fail(where, "needs exactly one of path or url", 'e.g. path = "articles"')
+        if "url" in src:
+            sources.append(Source(url=v.url(src, "url", where), format=fmt))
+        else:
+            sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt))
+
+    digests = {}
+    raw_digests = v.table(raw, "digests")
+    for name, d in raw_digests.items():
+        where = f"digests.{name}"
+        if not isinstance(d, dict):
+            v.fail(where, "must be a table", f"write it as [digests.{name}]")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            v.fail(where, "a digest name uses letters, digits, - and _ only", "rename the table")
+        v.keys(d, DIGEST_KEYS, where)
+        topics = d.get("topics", [])
+        if isinstance(topics, str):
+            topics = [topics]
+        if not isinstance(topics, list) or not all(isinstance(t, str) and t.strip() for t in topics):
+            v.fail(f"{where}.topics", "must be a list of topic names", 'e.g. topics = ["Iran", "Russia"]')
+        max_articles = d.get("max_articles", 10)
+        if not isinstance(max_articles, int) or isinstance(max_articles, bool) or max_articles < 1:
+            v.fail(f"{where}.max_articles", f"must be a whole number of 1 or more, not {max_articles!r}", "e.g. 10")
+        send_empty = d.get("send_empty", False)
+        if not isinstance(send_empty, bool):
+            v.fail(f"{where}.send_empty", "must be true or false", "e.g. send_empty = false")
+        cadence = d.get("cadence")
+        digests[name] = Digest(
+            name=name,
+            title=v.string(d, "title", where, config["title"]),
+            subject=v.string(d, "subject", where, "{{ title }}: {{ date }}"),
+            preheader=v.string(d, "preheader", where, ""),
+            topics=tuple(t.strip() for t in topics),
+            window=v.duration(d, "window", where, "1d"),
+            max_articles=max_articles,
+            cadence=None if cadence is None else _cadence(v, cadence, f"{where}.cadence"),
+            timezone=v.zone(d, "timezone", where, None) or tz,
+            delivery=v.choice(d, "delivery", where, DELIVERIES, "outbox"),
+            send_empty=send_empty,
+            misfire_grace=v.duration(d, "misfire_grace", where, "1h"),
+        )
+
+    smtp = None
+    if "smtp" in raw:
+        s = v.table(raw, "smtp")
+        v.keys(s, SMTP_KEYS, "smtp")
+        security = v.choice(s, "security", "smtp", SECURITIES, "starttls")
+        smtp = Smtp(
+            host=v.string(s, "host", "smtp", "localhost"),
+            port=v.number(s, "port", "smtp", {"ssl": 465, "starttls": 587, "none": 25}[security], int, 1, 65535),
+            security=security,
+            username=v.string(s, "username", "smtp", None),
+            rate_limit=v.number(s, "rate_limit", "smtp", 0, float, 0, 1e6),
+            connections=v.number(s, "connections", "smtp", 1, int, 1, 64),
+            timeout=v.number(s, "timeout", "smtp", 30, float, 0.1, 3600),
+            retries=v.number(s, "retries", "smtp", 3, int, 0, 20),
+        )
+    for digest in digests.values():
+        if digest.delivery == "smtp" and smtp is None:
+            v.fail(f"digests.{digest.name}.delivery", '"smtp" needs an [smtp] table', "add one or use \"outbox\"")
+    return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp)
+
+
+DURATION_RE = re.compile(r"(\d+)\s*([wdhms])")
+DURATION_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'1d', '36h', '1d12h', '30m' -> timedelta; ValueError otherwise."""
+    compact = text.strip().lower().replace(" ", "")
+    parts = DURATION_RE.findall(compact)
+    if not compact or "".join(n + u for n, u in parts) != compact:
+        raise ValueError(f"{text!r} is not a duration")
+    total = timedelta()
+    for number, unit in parts:
+        total += timedelta(**{DURATION_UNITS[unit]: int(number)})
+    if total <= timedelta():
+        raise ValueError(f"{text!r} is not a positive duration")
+    return total
+
+
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def parse_cadence(text: str) -> Cadence:
+    """'0 7 * * mon-fri' or 'every 30m' -> Cadence; ValueError with the reason otherwise."""
+    stripped = " ".join(text.split())
+    if stripped.lower().startswith("every "):
+        return Cadence(text=stripped, every=parse_duration(stripped[6:]))
+    fields = stripped.split(" ")
+    if len(fields) != 5:
+        raise ValueError(f"{text!r} is neither a 5-field cron expression nor 'every <duration>'")
+    out = []
+    for value, (label, low, high) in zip(fields, CRON_FIELDS):
+        out.append(_cron_field(value.lower(), label, low, high))
+    return Cadence(text=stripped, cron=tuple(out))
+
+
+def _cron_field(value: str, label: str, low: int, high: int) -> str:
+    if label == "day of week" and value != "*":
+        return _weekdays(value)
+    names = MONTHS if label == "month" else None
+    parts = []
+    for part in value.split(","):
+        m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?", part)
+        if not m:
+            raise ValueError(f"{label} field {value!r} is not valid cron")
+        rng, step = m.group(1), m.group(2)
+        if step is not None and int(step) < 1:
+            raise ValueError(f"{label} field {value!r} has a zero step")
+        if rng != "*":
+            ends = [_cron_value(x, label, low, high, names) for x in rng.split("-")]
+            if len(ends) == 2 and names is None and int(ends[0]) > int(ends[1]):
+                raise ValueError(f"{label} range {rng!r} runs backwards")
+            rng = "-".join(ends)
+        parts.append(rng + (f"/{step}" if step else ""))
+    return ",".join(parts)
+
+
+def _weekdays(value: str) -> str:
+    """A day-of-week field as an explicit list of day names.
+
+    Standard cron counts 0 and 7 as Sunday; APScheduler 3 counts 0 as Monday, and its
+    name ranges cannot wrap past Sunday. An explicit list keeps the meaning the user wrote.
+    """
+    days: set[int] = set()
+    for part in value.split(","):
+        m = re.fullmatch(r"(\*|[a-z0-9]+)(?:-([a-z0-9]+))?(?:/(\d+))?", part)
+        if not m or (m.group(3) is not None and int(m.group(3)) < 1):
+            raise ValueError(f"day of week field {value!r} is not valid cron")
+        step = int(m.group(3) or 1)
+        if m.group(1) == "*":
+            first, last = 0, 6
+        else:
+            first = _weekday(m.group(1), value)
+            last = _weekday(m.group(2), value) if m.group(2) else (6 if m.group(3) else first)
+            if m.group(2) and m.group(2) in ("7",):
+                last = 7
+        span = (last - first) % 7 if last != 7 else 7 - first
+        days.update((first + i) % 7 for i in range(0, span + 1, step))
+    return ",".join(DAYS[d] for d in sorted(days, key=lambda d: (d - 1) % 7))
+
+
+def _weekday(token: str, field_text: str) -> int:
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token) % 7
+    if len(token) >= 3 and token[:3] in DAYS:
+        return DAYS.index(token[:3])
+    raise ValueError(f"day of week value {token!r} in {field_text!r} is not valid (use sun..sat or 0-7)")
+
+
+def _cron_value(token: str, label: str, low: int, high: int, names: list[str] | None) -> str:
+    if token.isdigit():
+        n = int(token)
+        if not low <= n <= high:
+            raise ValueError(f"{label} value {n} is outside {low}-{high}")
+        return token
+    if names and token[:3] in names and len(token) >= 3:
+        return token[:3]
+    raise ValueError(f"{label} value {token!r} is not valid")
+
+
+def _single_value(field_text: str) -> bool:
+    return field_text.isdigit()
+
+
+def _cadence(v: "_Validator", value: Any, where: str) -> Cadence:
+    if not isinstance(value, str):
+        v.fail(where, "must be a string", 'e.g. "0 7 * * mon-fri" or "every 6h"')
+    try:
+        return parse_cadence(value)
+    except ValueError as exc:
+        v.fail(where, str(exc), 'e.g. "0 7 * * mon-fri" (minute hour day month weekday) or "every 30m"')
+
+
+def _choices_hint(value: str, choices) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    return "valid: " + ", ".join(sorted(choices))
+
+
+class _Validator:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, message: str, hint: str | None = None):
+        raise ConfigError(message, where=f"{self.path}: {where}" if where else str(self.path), hint=hint)
+
+    def keys(self, table: dict, allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                label = f"{where}.{key}" if where else key
+                self.fail(label, f"unknown key {key!r}", _choices_hint(key, allowed))
+
+    def table(self, raw: dict, key: str) -> dict:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            self.fail(key, "must be a table", f"write it as [{key}]")
+        return value
+
+    def string(self, table: dict, key: str, where: str, default):
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, str):
+            self.fail(f"{where}.{key}", f"must be a string, not {value!r}")
+        if "\n" in value or "\r" in value:
+            self.fail(f"{where}.{key}", "must be one line")
+        return value
+
+    def number(self, table: dict, key: str, where: str, default, kind, low, high):
+        if key not in table:
+            return default
+        value = table[key]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or isinstance(value, int))
+        if not ok or not low <= value <= high:
+            self.fail(f"{where}.{key}", f"must be a {'whole ' if kind is int else ''}number from {low} to {high}, not {value!r}")
+        return kind(value)
+
+    def choice(self, table: dict, key: str, where: str, choices, default):
+        value = self.string(table, key, where, default)
+        if value is not None and value not in choices:
+            self.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(choices)}", _choices_hint(value, choices))
+        return value
+
+    def url(self, table: dict, key: str, where: str) -> str | None:
+        value = self.string(table, key, where, None)
+        if value is None:
+            return None
+        if key == "unsubscribe_mailto":
+            return value
+        parts = urlsplit(value.replace("{slug}", "x").replace("{token}", "x"))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            self.fail(f"{where}.{key}", f"{value!r} is not an absolute http(s) URL", 'e.g. "https://example.org/..."')
+        return value
+
+    def duration(self, table: dict, key: str, where: str, default: str) -> timedelta:
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            self.fail(f"{where}.{key}", f"must be a string like \"1d\", not {value!r}")
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(f"{where}.{key}", str(exc), 'use a number and a unit: "7d", "36h", "30m"')
+
+    def zone(self, table: dict, key: str, where: str, default):
+        name = table.get(key, default)
+        if name is None:
+            return None
+        try:
+            if not isinstance(name, str) or not name:
+                raise ValueError
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            self.fail(f"{where}.{key}", f"{name!r} is not a known time zone", 'use an IANA name such as "Europe/London"')

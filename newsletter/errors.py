@@ -1,0 +1,43 @@
+"""One exception tree: everything a user can get wrong is a NewsletterError."""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """A problem the user can fix: says what went wrong, where, and how to fix it."""
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text = f"{text} ({self.hint})"
+        return text
+
+
+class ConfigError(NewsletterError):
+    """newsletter.toml is missing, malformed or holds a bad value."""
+
+
+class SourceError(NewsletterError):
+    """An input (file, feed, URL) cannot be read at all."""
+
+
+class StoreError(NewsletterError):
+    """The database cannot be opened or has the wrong schema."""
+
+
+class SelectionError(NewsletterError):
+    """A digest or issue asked for does not exist or cannot be chosen."""
+
+
+class ComposeError(NewsletterError):
+    """A template is missing or broken."""
+
+
+class DeliveryError(NewsletterError):
+    """The outbox cannot be written or the mail server refused us."""

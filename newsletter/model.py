@@ -1,0 +1,104 @@
+"""The data every stage shares: frozen dataclasses that import nothing of ours."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+
+def slugify(text: str) -> str:
+    """The matching form of a topic: 'Gaza War 2023' -> 'gaza-war-2023'."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    if slug:
+        return slug
+    # A topic written only in non-Latin script still needs a stable, distinct slug.
+    return "t-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One picked article: headline, date, editor's lede, quoted body, source and topics.
+
+    `lede` and `body` hold sanitized HTML (readers convert Markdown and clean feed HTML).
+    """
+
+    id: str
+    title: str
+    published: datetime
+    url: str | None = None
+    source: str | None = None
+    topics: tuple[str, ...] = ()
+    lede: str = ""
+    body: str = ""
+    author: str | None = None
+    image: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.title or "\n" in self.title or "\r" in self.title:
+            raise ValueError("an article title is one non-empty line")
+        if self.published.tzinfo is None:
+            raise ValueError("an article's published date must be time-zone aware")
+
+    @property
+    def topic_slugs(self) -> tuple[str, ...]:
+        return tuple(slugify(t) for t in self.topics)
+
+    def published_utc(self) -> datetime:
+        return self.published.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One issue of a digest: its key (date or scheduled time) and its articles in order."""
+
+    digest: str
+    key: str
+    issue_date: date
+    articles: tuple[Article, ...]
+    subject: str = ""
+    message_id: str | None = None
+    created: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A composed issue: the inlined HTML, the text part and the subject/preheader."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input item that was not imported, and why."""
+
+    origin: str
+    item: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.origin}: {self.item}: {self.reason}" if self.item else f"{self.origin}: {self.reason}"
+
+
+@dataclass
+class ReadResult:
+    """What a reader found in one input: good articles, rejected items, and notes to report."""
+
+    articles: list[Article] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # ids of articles that had no date and were given the default one
+    undated: set[str] = field(default_factory=set)
+
+    def extend(self, other: "ReadResult") -> None:
+        self.articles.extend(other.articles)
+        self.rejected.extend(other.rejected)
+        self.notes.extend(other.notes)
+        self.undated |= other.undated

@@ -1,0 +1,207 @@
+"""What every reader needs: ids, URL checks, HTML sanitizing, Markdown, dates, titles."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date, datetime, time, timezone
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+# What article HTML may keep: text structure, links and images, nothing active.
+ALLOWED_TAGS = {
+    "p", "br", "blockquote", "q", "cite", "em", "i", "strong", "b", "u", "s", "sub", "sup",
+    "a", "ul", "ol", "li", "h2", "h3", "h4", "pre", "code", "img", "figure", "figcaption", "hr",
+    "abbr", "small", "span",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "abbr": {"title"}}
+TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
+
+
+class ItemError(ValueError):
+    """One item is unusable; the reader records it as a rejection and goes on."""
+
+
+def sanitize_html(html: str) -> str:
+    """Keep only the allowlisted tags and attributes; drop scripts, handlers, javascript: URLs."""
+    import nh3
+
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+    ).strip()
+
+
+_md = None
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown (inline HTML allowed) -> sanitized HTML."""
+    global _md
+    if _md is None:
+        from markdown_it import MarkdownIt
+
+        _md = MarkdownIt("commonmark", {"html": True, "typographer": False})
+    return sanitize_html(_md.render(text)) if text.strip() else ""
+
+
+def split_lede(markdown: str) -> tuple[str, str]:
+    """The first paragraph of a Markdown text is the lede, the rest the body."""
+    parts = re.split(r"\n[ \t]*\n", markdown.strip(), maxsplit=1)
+    lede = parts[0] if parts else ""
+    body = parts[1] if len(parts) > 1 else ""
+    if lede.lstrip().startswith(">"):
+        # A text that opens with a quotation has no editor's lede.
+        return "", markdown.strip()
+    return lede, body
+
+
+def clean_title(value) -> str:
+    """One trimmed line; CR/LF and runs of white space fold to single spaces."""
+    if value is None:
+        raise ItemError("has no title")
+    if not isinstance(value, str):
+        raise ItemError(f"title must be text, not {type(value).__name__}")
+    title = " ".join(value.split())
+    if not title:
+        raise ItemError("has an empty title")
+    if len(title) > 500:
+        raise ItemError("has a title over 500 characters")
+    return title
+
+
+def check_url(value, field: str = "url") -> str | None:
+    """An absolute http(s) URL, or None when absent; ItemError otherwise."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ItemError(f"{field} must be text")
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in url for c in "\r\n \t"):
+        raise ItemError(f"{field} {value!r} is not an absolute http(s) URL")
+    return url
+
+
+def canonical_url(url: str) -> str:
+    """The form of a URL used as an article id: lower-case host, no fragment, no tracking params."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.port and not (parts.scheme == "http" and parts.port == 80 or parts.scheme == "https" and parts.port == 443):
+        host = f"{host}:{parts.port}"
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)])
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, ""))
+
+
+def article_id(url: str | None, guid: str | None, source: str | None, title: str, stamp: str) -> str:
+    """Canonical URL, else the feed's own id, else a hash of source, title and timestamp as written."""
+    if url:
+        return canonical_url(url)
+    if guid and guid.strip():
+        return guid.strip()
+    key = "\x1f".join([source or "", title, stamp])
+    return "sha1:" + hashlib.sha1(key.encode("utf-8")).hexdigest()
+
+
+def topics_from(value) -> tuple[str, ...]:
+    """A list or comma-separated string of topics -> unique, trimmed display names."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise ItemError("topics must be a list or a comma-separated string")
+    seen: dict[str, str] = {}
+    for t in value:
+        if not isinstance(t, (str, int, float)):
+            raise ItemError("topics must be text")
+        name = " ".join(str(t).split())
+        if name and name.lower() not in seen:
+            seen[name.lower()] = name
+    return tuple(seen.values())
+
+
+MONTHS = {m: i for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
+_DATE_PATTERNS = [
+    # Oct. 11 2024 / October 11, 2024 / Oct 11 2024
+    (re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2}),?\s+(\d{4})"), ("mon", "day", "year")),
+    # 11 October 2024
+    (re.compile(r"(\d{1,2})\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})"), ("day", "mon", "year")),
+]
+
+
+def parse_date_text(text: str) -> date | None:
+    """A date written as 'Oct. 11 2024', 'October 11, 2024', '11 October 2024' or '2024-10-11'; else None."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if m:
+        try:
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        except ValueError:
+            return None
+    for pattern, order in _DATE_PATTERNS:
+        m = pattern.fullmatch(text)
+        if not m:
+            continue
+        parts = dict(zip(order, m.groups()))
+        month = MONTHS.get(parts["mon"][:3].lower())
+        full = parts["mon"].lower()
+        if month is None or not (len(full) == 3 or full == "sept" or _month_name(month).startswith(full)):
+            return None
+        try:
+            return date(int(parts["year"]), month, int(parts["day"]))
+        except ValueError:
+            return None
+    return None
+
+
+def _month_name(month: int) -> str:
+    return ["january", "february", "march", "april", "may", "june", "july", "august",
+            "september", "october", "november", "december"][month - 1]
+
+
+def day_to_datetime(day: date, tz: ZoneInfo) -> datetime:
+    """A date without a time is taken as noon in the newsletter's zone, so it lands on that day."""
+    return datetime.combine(day, time(12, 0), tzinfo=tz)
+
+
+def parse_datetime(value, tz: ZoneInfo) -> datetime:
+    """ISO 8601 date or date-time, or a written date -> aware datetime; ItemError otherwise."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=tz)
+    if isinstance(value, date):
+        return day_to_datetime(value, tz)
+    if not isinstance(value, str) or not value.strip():
+        raise ItemError(f"date {value!r} is not a date")
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        day = parse_date_text(text)
+        if day is None:
+            raise ItemError(f"date {value!r} is not a date (use 2024-10-11 or 2024-10-11T07:00:00+00:00)") from None
+        return day_to_datetime(day, tz)
+    if len(text) == 10:  # a bare date
+        return day_to_datetime(parsed.date(), tz)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
+
+
+def to_utc(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc)
+
+
+def decode_text(data: bytes, origin: str) -> str:
+    """UTF-8 text (a BOM is dropped); a SourceError-worthy ItemError for binary or other encodings."""
+    if b"\x00" in data[:4096]:
+        raise ItemError("is a binary file, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ItemError(f"is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
