@@ -1,0 +1,1 @@
+"""Delivery backends: the outbox (files) and SMTP. Each takes finished message bytes."""

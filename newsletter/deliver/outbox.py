@@ -1,0 +1,58 @@
+"""The outbox: each issue's files written atomically under outbox/<digest>/<issue key>/."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from newsletter.errors import DeliveryError
+
+log = logging.getLogger(__name__)
+
+FILES = {"eml": "message.eml", "html": "index.html", "txt": "message.txt"}
+
+
+def issue_dir(outbox: Path, digest: str, key: str) -> Path:
+    return outbox / digest / key
+
+
+def write_issue(outbox: Path, digest: str, key: str, contents: dict[str, bytes]) -> dict[str, Path]:
+    """Write each file next to its final name, fsync it, then rename over: no reader sees half a file."""
+    folder = issue_dir(outbox, digest, key)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DeliveryError(f"cannot create the outbox folder: {exc.strerror}", where=str(folder),
+                            hint="check newsletter.outbox and its permissions") from None
+    written = {}
+    for kind, data in contents.items():
+        target = folder / FILES[kind]
+        atomic_write(target, data)
+        written[kind] = target
+    log.info("wrote %s", folder)
+    return written
+
+
+def atomic_write(target: Path, data: bytes) -> None:
+    """Replace `target` with `data` in one step."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise DeliveryError(f"cannot write: {exc.strerror}", where=str(target),
+                            hint="check the disk space and permissions of the outbox") from None
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # make the rename itself durable
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,409 @@
+"""The store: SQLAlchemy tables and the queries the other stages need (SQLite by default)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from newsletter.errors import StoreError
+from newsletter.model import Article, Issue, slugify
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+articles = sa.Table(
+    "articles", metadata,
+    sa.Column("id", sa.String(2048), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("source", sa.Text),
+    sa.Column("published", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("topics", sa.Text, nullable=False),  # JSON list of display names, in order
+    sa.Column("lede", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author", sa.Text),
+    sa.Column("image", sa.Text),
+    sa.Column("content_hash", sa.String(40), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Index("ix_articles_published", "published"),
+    sa.Index("ix_articles_source", "source"),
+)
+topics = sa.Table(
+    "topics", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+article_topics = sa.Table(
+    "article_topics", metadata,
+    sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("topic_id", sa.Integer, sa.ForeignKey("topics.id"), primary_key=True),
+    # Copied from the article so a topic's articles can be range-scanned by date.
+    sa.Column("published", sa.DateTime, nullable=False),
+    sa.Index("ix_article_topics_topic_published", "topic_id", "published"),
+)
+issues = sa.Table(
+    "issues", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(32), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("digest", "key", name="uq_issues_digest_key"),
+)
+issue_articles = sa.Table(
+    "issue_articles", metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id"), nullable=False),
+    sa.Index("ix_issue_articles_article", "article_id"),
+)
+source_files = sa.Table(
+    "source_files", metadata,
+    sa.Column("key", sa.String(4096), primary_key=True),  # absolute path or URL
+    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+)
+
+
+@dataclass
+class UpsertCounts:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True)
+class TopicRow:
+    name: str
+    slug: str
+    count: int
+    latest: datetime | None
+
+
+def _naive_utc(dt: datetime) -> datetime:
+    return dt.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _aware(dt: datetime) -> datetime:
+    return dt.replace(tzinfo=timezone.utc)
+
+
+def _hash(a: Article, published: datetime) -> str:
+    payload = json.dumps([a.title, a.url, a.source, published.isoformat(), list(a.topics), a.lede, a.body,
+                          a.author, a.image], ensure_ascii=False)
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class Store:
+    """One database: articles, topics, issues, and what sync has seen."""
+
+    def __init__(self, url: str):
+        self.url = url
+        try:
+            self.engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise StoreError(f"cannot use database {url!r}: {exc}", hint="check newsletter.database") from None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._check_schema()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        try:
+            with self.engine.begin() as conn:
+                names = set(sa.inspect(conn).get_table_names())
+                if "meta" not in names:
+                    if names & {"articles", "issues"}:
+                        raise StoreError("is not a newsletter database (no schema version)", where=self._where(),
+                                         hint="point newsletter.database at a new file")
+                    metadata.create_all(conn)
+                    conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    return
+                found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        except sa.exc.DatabaseError as exc:
+            raise StoreError(f"cannot be opened: {exc.orig}", where=self._where(),
+                             hint="is it a newsletter database? point newsletter.database elsewhere") from None
+        version = int(found or 0)
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"was written by a newer newsletter (schema {version}; this one reads {SCHEMA_VERSION})",
+                             where=self._where(), hint="upgrade newsletter: pip install -U newsletter")
+        if version < SCHEMA_VERSION:
+            raise StoreError(f"has an older schema ({version}) than this newsletter ({SCHEMA_VERSION})",
+                             where=self._where(), hint="no migration exists for it; start a new database file")
+        # Tables added in later releases of the same schema version are created here.
+        metadata.create_all(self.engine)
+
+    def _where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") else self.url
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(meta.delete().where(meta.c.key == key))
+            conn.execute(meta.insert().values(key=key, value=value))
+
+    # -- articles -----------------------------------------------------------
+
+    def upsert(self, items: Iterable[Article], undated: set[str] = frozenset()) -> UpsertCounts:
+        """Insert new articles, update changed ones; an undated item keeps the date it was first given."""
+        counts = UpsertCounts()
+        batch: dict[str, Article] = {}
+        for a in items:
+            batch[a.id] = a  # the last of several items with one id wins
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            topic_ids = self._topic_ids(conn, {t for a in batch.values() for t in a.topics})
+            ids = list(batch)
+            existing: dict[str, tuple[str, datetime]] = {}
+            for chunk in _chunks(ids):
+                rows = conn.execute(sa.select(articles.c.id, articles.c.content_hash, articles.c.published)
+                                    .where(articles.c.id.in_(chunk)))
+                existing.update((r.id, (r.content_hash, r.published)) for r in rows)
+            inserts, updates, changed_ids = [], [], []
+            for a in batch.values():
+                published = _naive_utc(a.published)
+                if a.id in existing and a.id in undated:
+                    published = existing[a.id][1]
+                row = dict(id=a.id, title=a.title, url=a.url, source=a.source, published=published,
+                           topics=json.dumps(list(a.topics), ensure_ascii=False), lede=a.lede, body=a.body,
+                           author=a.author, image=a.image, content_hash=_hash(a, published), updated=now)
+                if a.id not in existing:
+                    inserts.append({**row, "created": now})
+                    counts.new += 1
+                elif existing[a.id][0] != row["content_hash"]:
+                    updates.append({**row, "b_id": a.id})
+                    changed_ids.append(a.id)
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
+            if inserts:
+                conn.execute(articles.insert(), inserts)
+            if updates:
+                conn.execute(articles.update().where(articles.c.id == sa.bindparam("b_id")),
+                             [{k: v for k, v in u.items() if k != "id"} for u in updates])
+                for chunk in _chunks(changed_ids):
+                    conn.execute(article_topics.delete().where(article_topics.c.article_id.in_(chunk)))
+            links = [dict(article_id=r["id"], topic_id=topic_ids[slugify(t)], published=r["published"])
+                     for r in inserts + updates for t in json.loads(r["topics"])]
+            if links:
+                conn.execute(article_topics.insert(), _unique_links(links))
+        return counts
+
+    def _topic_ids(self, conn, names: set[str]) -> dict[str, int]:
+        by_slug: dict[str, str] = {}
+        for name in sorted(names):
+            by_slug.setdefault(slugify(name), name)
+        ids: dict[str, int] = {}
+        slugs = list(by_slug)
+        for chunk in _chunks(slugs):
+            ids.update(conn.execute(sa.select(topics.c.slug, topics.c.id).where(topics.c.slug.in_(chunk))).all())
+        missing = [dict(slug=s, name=by_slug[s]) for s in slugs if s not in ids]
+        if missing:
+            conn.execute(topics.insert(), missing)
+            for chunk in _chunks([m["slug"] for m in missing]):
+                ids.update(conn.execute(sa.select(topics.c.slug, topics.c.id).where(topics.c.slug.in_(chunk))).all())
+        return ids
+
+    def get_articles(self, ids: Sequence[str]) -> list[Article]:
+        """The articles with these ids, in the order given (missing ones left out)."""
+        found: dict[str, Article] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for r in conn.execute(sa.select(articles).where(articles.c.id.in_(chunk))):
+                    found[r.id] = _article(r)
+        return [found[i] for i in ids if i in found]
+
+    def find_articles(self, *, topics_any: Sequence[str] = (), since: datetime | None = None,
+                      until: datetime | None = None, source: str | None = None, limit: int | None = None,
+                      not_in_digest: str | None = None, except_issue: str | None = None, include_until: bool = True,
+                      include_since: bool = True) -> list[Article]:
+        """Articles newest first, filtered by topic slugs (any of), date range, source, and earlier issues.
+
+        `not_in_digest` leaves out what any issue of that digest carried, but for the issue keyed `except_issue`.
+        """
+        q = sa.select(articles)
+        if topics_any:
+            topic_q = (sa.select(article_topics.c.article_id)
+                       .join(topics, topics.c.id == article_topics.c.topic_id)
+                       .where(topics.c.slug.in_([slugify(t) for t in topics_any])))
+            # The copied date lets SQLite range-scan each topic's index instead of every article.
+            if since is not None:
+                topic_q = topic_q.where(_after(article_topics.c.published, since, include_since))
+            if until is not None:
+                topic_q = topic_q.where(_before(article_topics.c.published, until, include_until))
+            q = q.where(articles.c.id.in_(topic_q))
+        if since is not None:
+            q = q.where(_after(articles.c.published, since, include_since))
+        if until is not None:
+            q = q.where(_before(articles.c.published, until, include_until))
+        if source:
+            q = q.where(sa.func.lower(articles.c.source) == source.lower())
+        if not_in_digest is not None:
+            sent = (sa.select(issue_articles.c.article_id)
+                    .join(issues, issues.c.id == issue_articles.c.issue_id)
+                    .where(issues.c.digest == not_in_digest, issue_articles.c.article_id == articles.c.id))
+            if except_issue is not None:
+                sent = sent.where(issues.c.key != except_issue)
+            q = q.where(~sa.exists(sent))
+        q = q.order_by(articles.c.published.desc(), articles.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        with self.engine.connect() as conn:
+            return [_article(r) for r in conn.execute(q)]
+
+    def topic_counts(self) -> list[TopicRow]:
+        """Every topic with its number of articles and its latest article's date."""
+        q = (sa.select(topics.c.name, topics.c.slug, sa.func.count(article_topics.c.article_id),
+                       sa.func.max(article_topics.c.published))
+             .join(article_topics, article_topics.c.topic_id == topics.c.id, isouter=True)
+             .group_by(topics.c.id).order_by(topics.c.name))
+        with self.engine.connect() as conn:
+            return [TopicRow(r[0], r[1], r[2], _aware(r[3]) if r[3] else None) for r in conn.execute(q)]
+
+    def count_articles(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(articles)).scalar()
+
+    # -- issues -------------------------------------------------------------
+
+    def get_issue(self, digest: str, key: str) -> Issue | None:
+        """The recorded issue of a digest with its articles in order, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(issues).where(issues.c.digest == digest, issues.c.key == key)).first()
+            if row is None:
+                return None
+            ids = conn.execute(sa.select(issue_articles.c.article_id).where(issue_articles.c.issue_id == row.id)
+                               .order_by(issue_articles.c.position)).scalars().all()
+        return _issue(row, tuple(self.get_articles(ids)))
+
+    def record_issue(self, digest: str, key: str, issue_date: date, article_ids: Sequence[str],
+                     subject: str, message_id: str | None) -> Issue:
+        """Record an issue and its articles; an existing issue of the same key is replaced."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        with self.engine.begin() as conn:
+            old = conn.execute(sa.select(issues.c.id).where(issues.c.digest == digest, issues.c.key == key)).scalar()
+            if old is not None:
+                conn.execute(issue_articles.delete().where(issue_articles.c.issue_id == old))
+                conn.execute(issues.update().where(issues.c.id == old).values(
+                    subject=subject, message_id=message_id, created=now, error=None))
+                issue_id = old
+            else:
+                issue_id = conn.execute(issues.insert().values(
+                    digest=digest, key=key, issue_date=issue_date, subject=subject,
+                    message_id=message_id, created=now)).inserted_primary_key[0]
+            if article_ids:
+                conn.execute(issue_articles.insert(), [dict(issue_id=issue_id, position=i, article_id=a)
+                                                       for i, a in enumerate(article_ids)])
+        return self.get_issue(digest, key)
+
+    def update_issue(self, issue_id: int, **values) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(issues.update().where(issues.c.id == issue_id).values(**values))
+
+    def list_issues(self, digest: str | None = None) -> list[Issue]:
+        """Issues newest first, without their articles' bodies (article ids only through get_issue)."""
+        q = sa.select(issues).order_by(issues.c.issue_date.desc(), issues.c.key.desc())
+        if digest:
+            q = q.where(issues.c.digest == digest)
+        with self.engine.connect() as conn:
+            return [_issue(r, ()) for r in conn.execute(q)]
+
+    # -- sync state ---------------------------------------------------------
+
+    def source_states(self, prefix: str | None = None) -> dict[str, tuple]:
+        """What sync saw last: key -> (mtime_ns, size, etag, last_modified)."""
+        q = sa.select(source_files)
+        if prefix:
+            q = q.where(source_files.c.key.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            return {r.key: (r.mtime_ns, r.size, r.etag, r.last_modified) for r in conn.execute(q)}
+
+    def save_source_states(self, states: dict[str, tuple], removed: Iterable[str] = ()) -> None:
+        removed = list(removed)
+        if not states and not removed:
+            return
+        with self.engine.begin() as conn:
+            keys = list(states) + removed
+            for chunk in _chunks(keys):
+                conn.execute(source_files.delete().where(source_files.c.key.in_(chunk)))
+            if states:
+                conn.execute(source_files.insert(), [
+                    dict(key=k, mtime_ns=v[0], size=v[1], etag=v[2], last_modified=v[3]) for k, v in states.items()])
+
+
+def _after(column, when: datetime, inclusive: bool):
+    return column >= _naive_utc(when) if inclusive else column > _naive_utc(when)
+
+
+def _before(column, when: datetime, inclusive: bool):
+    return column <= _naive_utc(when) if inclusive else column < _naive_utc(when)
+
+
+def _unique_links(links: list[dict]) -> list[dict]:
+    seen, out = set(), []
+    for link in links:
+        key = (link["article_id"], link["topic_id"])
+        if key not in seen:
+            seen.add(key)
+            out.append(link)
+    return out
+
+
+def _article(r) -> Article:
+    return Article(id=r.id, title=r.title, url=r.url, source=r.source, published=_aware(r.published),
+                   topics=tuple(json.loads(r.topics)), lede=r.lede, body=r.body, author=r.author, image=r.image)
+
+
+def _issue(r, arts: tuple[Article, ...]) -> Issue:
+    return Issue(digest=r.digest, key=r.key, issue_date=r.issue_date, articles=arts, subject=r.subject,
+                 message_id=r.message_id, created=_aware(r.created), id=r.id)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()

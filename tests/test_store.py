@@ -1,0 +1,128 @@
+"""The store on real SQLite files: upserts, queries, issues, and the schema version check."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from newsletter.errors import StoreError
+from newsletter.store import SCHEMA_VERSION, Store
+
+from tests.conftest import make_article
+
+UTC = timezone.utc
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    with Store(f"sqlite:///{tmp_path / 'test.db'}") as s:
+        yield s
+
+
+def test_upsert_counts_new_updated_unchanged(store: Store):
+    a, b = make_article(1), make_article(2)
+    assert vars(store.upsert([a, b])) == {"new": 2, "updated": 0, "unchanged": 0}
+    assert vars(store.upsert([a, b])) == {"new": 0, "updated": 0, "unchanged": 2}
+    changed = make_article(2, title="Headline 2, corrected")
+    assert vars(store.upsert([a, changed])) == {"new": 0, "updated": 1, "unchanged": 1}
+    assert store.count_articles() == 2
+    assert store.get_articles([changed.id])[0].title == "Headline 2, corrected"
+
+
+def test_round_trip_keeps_every_field(store: Store):
+    a = make_article(1, topics=("Gaza War 2023", "Iran"), author="Benny Avni", image="https://example.org/i.jpg",
+                     published=datetime(2024, 10, 11, 9, 30, tzinfo=timezone(timedelta(hours=-4))))
+    store.upsert([a])
+    back = store.get_articles([a.id])[0]
+    assert back == a  # aware datetimes compare by instant
+    assert back.published.tzinfo == UTC
+
+
+def test_undated_item_keeps_its_first_date(store: Store):
+    first = make_article(1, published=datetime(2024, 10, 11, 12, tzinfo=UTC))
+    store.upsert([first], undated={first.id})
+    later = make_article(1, published=datetime(2025, 1, 1, 12, tzinfo=UTC))
+    counts = store.upsert([later], undated={later.id})
+    assert counts.unchanged == 1
+    assert store.get_articles([first.id])[0].published == first.published
+
+
+def test_topic_change_updates_topic_index(store: Store):
+    store.upsert([make_article(1, topics=("Iran",))])
+    store.upsert([make_article(1, topics=("Russia",))])
+    assert [a.id for a in store.find_articles(topics_any=["russia"])] == [make_article(1).id]
+    assert store.find_articles(topics_any=["iran"]) == []
+    counts = {t.slug: t.count for t in store.topic_counts()}
+    assert counts == {"iran": 0, "russia": 1}
+
+
+def test_find_articles_filters_and_orders(store: Store):
+    base = datetime(2024, 10, 1, tzinfo=UTC)
+    store.upsert([make_article(i, published=base + timedelta(days=i), topics=("Iran",) if i % 2 else ("Russia",),
+                               source="Odd Review" if i % 2 else "Even Review") for i in range(1, 11)])
+    assert [a.title for a in store.find_articles(limit=3)] == ["Headline 10", "Headline 9", "Headline 8"]
+    assert {a.title for a in store.find_articles(topics_any=["IRAN"])} == {f"Headline {i}" for i in (1, 3, 5, 7, 9)}
+    window = store.find_articles(since=base + timedelta(days=3), until=base + timedelta(days=5))
+    assert [a.title for a in window] == ["Headline 5", "Headline 4", "Headline 3"]
+    assert len(store.find_articles(source="even review")) == 5
+
+
+def test_issue_record_and_exclusion(store: Store):
+    arts = [make_article(i) for i in range(1, 4)]
+    store.upsert(arts)
+    issue = store.record_issue("daily", "2024-10-11", date(2024, 10, 11), [arts[2].id, arts[0].id], "Subject", "<m@x>")
+    assert [a.id for a in issue.articles] == [arts[2].id, arts[0].id]
+    assert [a.id for a in store.find_articles(not_in_digest="daily")] == [arts[1].id]
+    assert len(store.find_articles(not_in_digest="weekly")) == 3
+    assert len(store.find_articles(not_in_digest="daily", except_issue="2024-10-11")) == 3
+    again = store.record_issue("daily", "2024-10-11", date(2024, 10, 11), [arts[1].id], "Subject 2", "<m@x>")
+    assert again.id == issue.id and [a.id for a in again.articles] == [arts[1].id]
+    assert [i.key for i in store.list_issues("daily")] == ["2024-10-11"]
+
+
+def test_source_states(store: Store):
+    store.save_source_states({"/a/x.md": (1, 2, None, None), "/a/y.md": (3, 4, None, None), "/b/z.md": (5, 6, None, None)})
+    assert set(store.source_states("/a/")) == {"/a/x.md", "/a/y.md"}
+    store.save_source_states({}, removed=["/a/x.md"])
+    assert set(store.source_states("/a/")) == {"/a/y.md"}
+
+
+def test_newer_schema_is_refused(tmp_path: Path):
+    path = tmp_path / "newer.db"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    with pytest.raises(StoreError, match=r"newer newsletter \(schema 2; this one reads 1\).*upgrade newsletter"):
+        Store(f"sqlite:///{path}")
+
+
+def test_older_schema_is_refused(tmp_path: Path):
+    path = tmp_path / "older.db"
+    Store(f"sqlite:///{path}").close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="older schema"):
+        Store(f"sqlite:///{path}")
+
+
+def test_foreign_database_is_refused(tmp_path: Path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE articles (x)")
+    with pytest.raises(StoreError, match="is not a newsletter database"):
+        Store(f"sqlite:///{path}")
+
+
+def test_not_a_database_file(tmp_path: Path):
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot be opened"):
+        Store(f"sqlite:///{path}")
+
+
+def test_bad_database_url():
+    with pytest.raises(StoreError, match="cannot use database"):
+        Store("nosuchdialect://x")
