@@ -9,9 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer 0.29 carries its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click.exceptions import UsageError
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError
@@ -22,18 +26,18 @@ EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 class _Group(TyperGroup):
     """Turns every NewsletterError and usage error, from any sub-command, into one line on stderr."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            click.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(EXIT_ERROR) from None
-        except click.UsageError as exc:
+        except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "newsletter"
-            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            typer.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
             raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            typer.echo("interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -41,3 +41,7 @@ class ComposeError(NewsletterError):
 
 class DeliveryError(NewsletterError):
     """The outbox cannot be written or the mail server refused us."""
+
+
+class SubscriberError(NewsletterError):
+    """An address or subscriber row that cannot be stored."""

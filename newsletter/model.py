@@ -102,3 +102,19 @@ class ReadResult:
         self.rejected.extend(other.rejected)
         self.notes.extend(other.notes)
         self.undated |= other.undated
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One address: who gets which digests, optionally only some topics."""
+
+    id: int
+    email: str
+    name: str | None
+    status: str  # "active" | "unsubscribed"
+    digests: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"

@@ -1,0 +1,100 @@
+"""The delivery ledger: one row per issue and subscriber, committed as each result happens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Iterable
+
+import sqlalchemy as sa
+
+from newsletter.store.tables import deliveries, subscribers
+
+QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
+
+
+@dataclass(frozen=True)
+class Pending:
+    delivery_id: int
+    subscriber_id: int
+    email: str
+    name: str | None
+    variant: str
+
+
+@dataclass
+class Counts:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    queued: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Ledger:
+    """Who got which issue: queued, sent, failed (permanent or not) or skipped."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+
+    def queue(self, issue_id: int, rows: Iterable[tuple[int, str, str, str | None]]) -> int:
+        """Add (subscriber id, status, variant, reason) rows for subscribers the issue has no row for yet."""
+        with self.engine.begin() as conn:
+            have = set(conn.execute(sa.select(deliveries.c.subscriber_id)
+                                    .where(deliveries.c.issue_id == issue_id)).scalars())
+            now = _now()
+            new = [dict(issue_id=issue_id, subscriber_id=sid, status=status, variant=variant, last_error=reason,
+                        attempts=0, permanent=False, updated=now)
+                   for sid, status, variant, reason in rows if sid not in have]
+            if new:
+                conn.execute(deliveries.insert(), new)
+            return len(new)
+
+    def known(self, issue_id: int) -> set[int]:
+        """Subscriber ids the issue already has a row for."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(sa.select(deliveries.c.subscriber_id)
+                                    .where(deliveries.c.issue_id == issue_id)).scalars())
+
+    def pending(self, issue_id: int) -> list[Pending]:
+        """Rows still to send: queued, or failed for a reason a new attempt may cure; active subscribers only."""
+        q = (sa.select(deliveries.c.id, deliveries.c.subscriber_id, subscribers.c.email, subscribers.c.name,
+                       deliveries.c.variant)
+             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+             .where(deliveries.c.issue_id == issue_id, subscribers.c.status == "active",
+                    sa.or_(deliveries.c.status == QUEUED,
+                           sa.and_(deliveries.c.status == FAILED, deliveries.c.permanent.is_(False))))
+             .order_by(deliveries.c.id))
+        with self.engine.connect() as conn:
+            return [Pending(r.id, r.subscriber_id, r.email, r.name, r.variant or "") for r in conn.execute(q)]
+
+    def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
+               message_id: str | None = None, permanent: bool = False) -> None:
+        """Commit one result at once: a re-run after a crash sends only what is not recorded as sent."""
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(
+                status=status, attempts=deliveries.c.attempts + attempts, last_error=error,
+                message_id=message_id, permanent=permanent, updated=_now()))
+
+    def counts(self, issue_ids: Iterable[int] | None = None) -> dict[int, Counts]:
+        """Per issue: how many rows are sent, failed, skipped and queued."""
+        q = sa.select(deliveries.c.issue_id, deliveries.c.status, sa.func.count()).group_by(
+            deliveries.c.issue_id, deliveries.c.status)
+        if issue_ids is not None:
+            q = q.where(deliveries.c.issue_id.in_(list(issue_ids)))
+        out: dict[int, Counts] = {}
+        with self.engine.connect() as conn:
+            for issue_id, status, n in conn.execute(q):
+                setattr(out.setdefault(issue_id, Counts()), status, n)
+        return out
+
+    def failures(self, issue_id: int) -> list[tuple[str, str]]:
+        """(address, last error) of the failed rows of an issue."""
+        q = (sa.select(subscribers.c.email, deliveries.c.last_error)
+             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+             .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED).order_by(subscribers.c.email))
+        with self.engine.connect() as conn:
+            return [(r.email, r.last_error or "") for r in conn.execute(q)]

@@ -1,0 +1,108 @@
+"""The tables, in one place, and the schema version a database is checked against."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+SCHEMA_VERSION = 1
+CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "meta", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+articles = sa.Table(
+    "articles", metadata,
+    sa.Column("id", sa.String(2048), primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("url", sa.Text),
+    sa.Column("source", sa.Text),
+    sa.Column("published", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("topics", sa.Text, nullable=False),  # JSON list of display names, in order
+    sa.Column("lede", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("author", sa.Text),
+    sa.Column("image", sa.Text),
+    sa.Column("content_hash", sa.String(40), nullable=False),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Index("ix_articles_published", "published"),
+    sa.Index("ix_articles_source", "source"),
+)
+topics = sa.Table(
+    "topics", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(200), nullable=False, unique=True),
+    sa.Column("name", sa.Text, nullable=False),
+)
+article_topics = sa.Table(
+    "article_topics", metadata,
+    sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("topic_id", sa.Integer, sa.ForeignKey("topics.id"), primary_key=True),
+    # Copied from the article so a topic's articles can be range-scanned by date.
+    sa.Column("published", sa.DateTime, nullable=False),
+    sa.Index("ix_article_topics_topic_published", "topic_id", "published"),
+)
+issues = sa.Table(
+    "issues", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("digest", sa.String(200), nullable=False),
+    sa.Column("key", sa.String(32), nullable=False),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("message_id", sa.Text),
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.UniqueConstraint("digest", "key", name="uq_issues_digest_key"),
+)
+issue_articles = sa.Table(
+    "issue_articles", metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id"), nullable=False),
+    sa.Index("ix_issue_articles_article", "article_id"),
+)
+source_files = sa.Table(
+    "source_files", metadata,
+    sa.Column("key", sa.String(4096), primary_key=True),  # absolute path or URL
+    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("etag", sa.Text),
+    sa.Column("last_modified", sa.Text),
+)
+
+
+subscribers = sa.Table(
+    "subscribers", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # normalised
+    sa.Column("name", sa.Text),
+    sa.Column("status", sa.String(16), nullable=False),  # active | unsubscribed
+    sa.Column("topics", sa.Text, nullable=False),  # JSON list of display names; empty = the whole issue
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+)
+subscriber_digests = sa.Table(
+    "subscriber_digests", metadata,
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Index("ix_subscriber_digests_digest", "digest"),
+)
+deliveries = sa.Table(
+    "deliveries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued | sent | failed | skipped
+    sa.Column("permanent", sa.Boolean, nullable=False, default=False),  # a 5xx refusal: not retried by a re-run
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_error", sa.Text),
+    sa.Column("message_id", sa.Text),
+    sa.Column("variant", sa.Text),  # the topics that chose this subscriber's items
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
+    sa.Index("ix_deliveries_issue_status", "issue_id", "status"),
+)
