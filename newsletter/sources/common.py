@@ -83,7 +83,11 @@ def check_url(value, field: str = "url") -> str | None:
     if not isinstance(value, str):
         raise ItemError(f"{field} must be text")
     url = value.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises on "http://host:abc/", which canonical_url would hit later
+    except ValueError:
+        raise ItemError(f"{field} {value!r} is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc or any(c in url for c in "\r\n \t"):
         raise ItemError(f"{field} {value!r} is not an absolute http(s) URL")
     return url

@@ -1,0 +1,134 @@
+"""Markdown articles: one file, YAML front matter for the fields, the text for lede and body."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from pathlib import PurePath
+
+import frontmatter
+import yaml
+
+from newsletter.errors import SourceError
+from newsletter.model import Article, ReadResult, Rejection
+from newsletter.sources import ReadContext
+from newsletter.sources.common import (
+    ItemError, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, split_lede,
+    topics_from,
+)
+
+log = logging.getLogger(__name__)
+
+KEYS = ("title", "date", "url", "source", "topics", "author", "image", "id", "lede")
+# Keys other tools use for the same thing: name ours in the note rather than a random near miss.
+ALIASES = {"tags": "topics", "categories": "topics", "category": "topics", "published": "date",
+           "link": "url", "summary": "lede", "description": "lede"}
+ITEM = "front matter"
+
+
+def read_markdown(data: bytes, ctx: ReadContext) -> ReadResult:
+    """Read one Markdown article with YAML front matter."""
+    try:
+        text = decode_text(data, ctx.origin)
+    except ItemError as exc:
+        raise SourceError(str(exc), where=ctx.origin, hint="a Markdown article is a UTF-8 text file") from None
+    if not text.strip():
+        raise SourceError("is empty", where=ctx.origin, hint="start it with front matter: '---', 'title: ...', '---'")
+    meta, content = _split(text.replace("\r\n", "\n").replace("\r", "\n"), ctx)
+
+    result = ReadResult()
+    unknown = [key for key in meta if key not in KEYS]
+    if unknown:
+        result.notes.append(f"{ctx.origin}: ignored unknown front-matter "
+                            f"{'key' if len(unknown) == 1 else 'keys'} {', '.join(map(_suggest, unknown))}")
+    try:
+        article, dated = _article(meta, content, ctx, result)
+    except ItemError as exc:
+        result.rejected.append(Rejection(ctx.origin, ITEM, str(exc)))
+        return result
+    log.debug("%s: read %r", ctx.origin, article.title)
+    if not dated:
+        result.undated.add(article.id)
+        result.notes.append(f"{ctx.origin}: '{article.title}' has no date; "
+                            f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
+    result.articles.append(article)
+    return result
+
+
+def _split(text: str, ctx: ReadContext) -> tuple[dict, str]:
+    """Front matter as a mapping of plain strings (and lists), and the Markdown after it."""
+    handler = frontmatter.YAMLHandler()
+    if not handler.detect(text):
+        return {}, text
+    try:
+        fm, content = handler.split(text)
+    except ValueError:
+        raise SourceError("has front matter opened with '---' on line 1 that is never closed", where=ctx.origin,
+                          hint="end the front matter with a line '---'") from None
+    try:
+        # BaseLoader keeps every scalar as written: a title "2024" or "yes" stays text, a date stays the
+        # string whose hash is the id, and no YAML tag can build an object.
+        meta = yaml.load(fm, Loader=yaml.BaseLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        # fm starts with the newline that ends the opening '---' line, so YAML's 0-based line is the file's 1-based.
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            problem += f" ({context} started at line {start.line + 1})"
+        raise SourceError(f"has broken YAML front matter{where}: {problem}", where=ctx.origin,
+                          hint="check the quoting and indentation of that line") from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise SourceError(f"front matter is a YAML {type(meta).__name__}, not a mapping of keys", where=ctx.origin,
+                          hint="write one 'key: value' per line, e.g. 'title: My article'")
+    return meta, content
+
+
+def _article(meta: dict, content: str, ctx: ReadContext, result: ReadResult) -> tuple[Article, bool]:
+    """The Article of one file, and whether it was dated."""
+    if meta.get("title") in (None, ""):
+        raise ItemError("has no title; add a line 'title: ...' to the front matter")
+    title = clean_title(meta["title"])
+    url = check_url(_text(meta, "url"))
+    source = _text(meta, "source")
+    author = _text(meta, "author")
+    topics = topics_from(meta.get("topics") or None)
+    try:
+        image = check_url(_text(meta, "image"), "image")
+    except ItemError as exc:
+        result.notes.append(f"{ctx.origin}: '{title}': dropped the image: {exc}")
+        image = None
+
+    stamp = _text(meta, "date") or ""
+    published = parse_datetime(stamp, ctx.tz) if stamp else ctx.undated
+
+    if _text(meta, "lede") is not None:
+        lede, body = _text(meta, "lede"), content
+    else:
+        lede, body = split_lede(content)
+    # Without a URL, the file itself is the article's identity: fixing a typo in the
+    # title must update the article, not add a second one that the next issue would carry.
+    file_id = None if ctx.origin.startswith(("<", "http://", "https://")) else f"file:{PurePath(ctx.origin).stem}"
+    article = Article(
+        id=_text(meta, "id") or article_id(url, file_id, source, title, stamp), title=title, published=published, url=url,
+        source=source, topics=topics, lede=markdown_to_html(lede), body=markdown_to_html(body), author=author,
+        image=image)
+    return article, bool(stamp)
+
+
+def _text(meta: dict, key: str) -> str | None:
+    """A front-matter value that must be one piece of text; None when absent or empty."""
+    value = meta.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ItemError(f"{key} must be one value, not a YAML {'list' if isinstance(value, list) else 'mapping'}")
+    return value.strip() or None
+
+
+def _suggest(key: str) -> str:
+    near = ALIASES.get(str(key).lower()) or next(iter(difflib.get_close_matches(str(key), KEYS, n=1)), None)
+    return f"{key!r} (did you mean {near!r}?)" if near else repr(key)
