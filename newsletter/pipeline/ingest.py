@@ -1,8 +1,4 @@
-"""The pipeline: sources -> store -> select -> compose -> deliver, wired in that order.
-
-This is the only module that imports several stages. The CLI, the scheduler and the
-preview server call the functions here and nothing below them.
-"""
+"""Reading articles in: import (files, folders, URLs, stdin) and the incremental sync of configured sources."""
 
 from __future__ import annotations
 
@@ -13,14 +9,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
-from newsletter import compose, sources
-from newsletter.config import Config, Digest, Source
-from newsletter.deliver import outbox
+from newsletter import sources
+from newsletter.config import Config, Source
 from newsletter.errors import SourceError
-from newsletter.model import Article, Issue, ReadResult, Rejection
-from newsletter.select import IssueSlot, select_articles, slot_for_date
+from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources.common import day_to_datetime
 from newsletter.sources.fetch import fetch
+from newsletter.pipeline.common import open_store
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,24 +41,6 @@ class ImportReport:
         if self.inputs_unchanged:
             text += f" ({self.inputs_unchanged} of {self.inputs} inputs unchanged since the last sync)"
         return text
-
-
-@dataclass
-class BuildResult:
-    digest: str
-    key: str
-    issue_date: date
-    subject: str | None = None
-    articles: list[str] = field(default_factory=list)
-    files: dict[str, Path] = field(default_factory=dict)
-    skipped: bool = False
-    reason: str | None = None
-    sync: ImportReport | None = None
-
-
-def open_store(config: Config) -> Store:
-    """The configured database, schema checked."""
-    return Store(config.database)
 
 
 # -- reading ---------------------------------------------------------------
@@ -222,54 +199,6 @@ def _sync_path(config: Config, store: Store, source: Source, report: ImportRepor
     importer.flush()
     live = {path for path, _ in files}
     store.save_source_states(fresh, removed=[k for k in seen if k not in live])
-
-
-# -- building --------------------------------------------------------------
-
-def build(config: Config, digest_name: str | None = None, day: date | None = None, *, force: bool = False,
-          sync_first: bool = True, now: datetime | None = None) -> BuildResult:
-    """Build one issue of a digest (by date) into the outbox and record it."""
-    digest = config.digest(digest_name)
-    now = now or datetime.now(digest.timezone)
-    slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
-    with open_store(config) as store:
-        synced = sync(config, store) if sync_first else None
-        result = build_slot(config, store, digest, slot, force=force, now=now)
-        result.sync = synced
-        return result
-
-
-def issue_articles(store: Store, digest: Digest, slot: IssueSlot, force: bool = False) -> tuple[list[Article], bool]:
-    """The articles of an issue: those it was recorded with, else a fresh selection. Also: was it recorded?"""
-    existing = store.get_issue(digest.name, slot.key)
-    if existing is not None and not force:
-        return list(existing.articles), True
-    return select_articles(store, digest, slot), False
-
-
-def build_slot(config: Config, store: Store, digest: Digest, slot: IssueSlot, *, force: bool = False,
-               now: datetime | None = None) -> BuildResult:
-    """Select (or reuse) the issue's articles, render, record, and write the outbox files."""
-    result = BuildResult(digest=digest.name, key=slot.key, issue_date=slot.issue_date)
-    chosen, recorded = issue_articles(store, digest, slot, force)
-    if not chosen and not digest.send_empty and not recorded:
-        result.skipped = True
-        result.reason = (f"no new articles for digest {digest.name!r} published between "
-                         f"{slot.start:%Y-%m-%d %H:%M} and {slot.end:%Y-%m-%d %H:%M} {digest.timezone.key}")
-        return result
-    previous = store.get_issue(digest.name, slot.key)
-    draft = Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(chosen),
-                  message_id=previous.message_id if previous else None)
-    rendered = compose.render(draft, digest, config)
-    filled = compose.personalize(rendered, "")
-    message = compose.build_message(filled, config, digest, message_id=draft.message_id, date=now)
-    issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in chosen],
-                               rendered.subject, message["Message-ID"])
-    result.subject = issue.subject
-    result.articles = [a.id for a in issue.articles]
-    result.files = outbox.write_issue(config.outbox, digest.name, slot.key, {
-        "eml": message.as_bytes(), "html": filled.html.encode("utf-8"), "txt": filled.text.encode("utf-8")})
-    return result
 
 
 # -- listing ---------------------------------------------------------------

@@ -1,0 +1,13 @@
+"""The command line: each command parses its options and makes one call into the pipeline."""
+
+from newsletter.cli import compose as _compose  # noqa: F401  (registers the commands)
+from newsletter.cli import people as _people  # noqa: F401
+from newsletter.cli.app import app
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,181 @@
+"""Commands that read articles in and build issues: init, import, sync, articles, topics, build."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
+                                _progress, _sync_lines, _table, app, state)
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder for the new newsletter project.")] = Path("."),
+) -> None:
+    """Create a newsletter project: newsletter.toml, articles/ with two sample articles, outbox/.
+
+    Never overwrites a file that exists. Example: newsletter init my-digest
+    """
+    from newsletter.scaffold import scaffold
+
+    created, kept = scaffold(directory)
+    for path in created:
+        typer.echo(f"created {path}")
+    for path in kept:
+        typer.echo(f"kept existing {path}")
+    typer.echo(f"next: cd {directory} && newsletter build" if str(directory) != "." else "next: newsletter build")
+
+
+@app.command("import")
+def import_(
+    inputs: Annotated[list[str], typer.Argument(help="Files, folders, feed URLs, or - for standard input.")],
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="markdown, feed, jsonfeed, json, jsonl or digest (default: by extension or content).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", help="Date for items that have none (default: the import time).")] = None,
+) -> None:
+    """Read articles into the store; importing the same thing again updates, never duplicates.
+
+    Example: newsletter import articles/ https://example.org/feed.xml
+    """
+    from newsletter import pipeline
+    from newsletter.sources import READERS
+
+    if fmt is not None and fmt not in READERS:
+        raise typer.BadParameter(f"{fmt!r} is not a format; use one of {', '.join(READERS)}", param_hint="--format")
+    parsed_day = _parse_day(day)
+    config = state.config()
+    stdin = sys.stdin.buffer.read() if "-" in inputs else None
+    bar, advance = _progress()
+    if bar:
+        bar.start()
+    try:
+        report = pipeline.import_into_store(config, inputs, fmt=fmt, day=parsed_day, stdin=stdin, progress=advance)
+    finally:
+        if bar:
+            bar.stop()
+    _print_report(report)
+    typer.echo(report.summary())
+    if report.rejected:
+        raise typer.Exit(EXIT_ERROR)
+
+
+@app.command()
+def sync() -> None:
+    """Re-read the sources in newsletter.toml; unchanged files are skipped.
+
+    Example: newsletter sync
+    """
+    from newsletter import pipeline
+
+    config = state.config()
+    bar, advance = _progress()
+    if bar:
+        bar.start()
+    try:
+        report = pipeline.sync_store(config, advance)
+    finally:
+        if bar:
+            bar.stop()
+    _print_report(report)
+    typer.echo(report.summary())
+    if report.rejected:
+        raise typer.Exit(EXIT_ERROR)
+
+
+
+
+@app.command()
+def articles(
+    topic: Annotated[Optional[list[str]], typer.Option("--topic", "-t", help="Only these topics (any of; repeatable).")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Published on or after (YYYY-MM-DD or ISO date-time).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Published on or before (YYYY-MM-DD or ISO date-time).")] = None,
+    source: Annotated[Optional[str], typer.Option(help="Only this source (publication name).")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
+    as_json: AsJson = False,
+    no_sync: NoSync = False,
+) -> None:
+    """List stored articles, newest first.
+
+    JSON keys: id, title, url, source, published (ISO 8601), topics, author.
+    Example: newsletter articles --topic Iran --since 2024-10-01 --json
+    """
+    from newsletter import pipeline
+
+    config = state.config()
+    found, report = pipeline.list_articles(
+        config, topics=topic or [], since=_parse_moment(since, "--since", config.timezone),
+        until=_parse_moment(until, "--until", config.timezone, end_of_day=True),
+        source=source, limit=limit, sync_first=not no_sync)
+    _sync_lines(report)
+    if as_json:
+        _emit_json([{"id": a.id, "title": a.title, "url": a.url, "source": a.source,
+                     "published": a.published.isoformat(), "topics": list(a.topics), "author": a.author}
+                    for a in found])
+        return
+    _table(["published", "title", "source", "topics"],
+           [[a.published.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M"), a.title, a.source or "",
+             ", ".join(a.topics)] for a in found])
+
+
+@app.command()
+def topics(as_json: AsJson = False, no_sync: NoSync = False) -> None:
+    """List topics with their number of articles and latest date.
+
+    JSON keys: name, slug, count, latest (ISO 8601 or null).
+    Example: newsletter topics --json
+    """
+    from newsletter import pipeline
+
+    config = state.config()
+    rows, report = pipeline.list_topics(config, sync_first=not no_sync)
+    _sync_lines(report)
+    if as_json:
+        _emit_json([{"name": r.name, "slug": r.slug, "count": r.count,
+                     "latest": r.latest.isoformat() if r.latest else None} for r in rows])
+        return
+    _table(["topic", "slug", "articles", "latest"],
+           [[r.name, r.slug, str(r.count), r.latest.astimezone(config.timezone).strftime("%Y-%m-%d") if r.latest else ""]
+            for r in rows])
+
+
+@app.command()
+def build(
+    digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    force: Annotated[bool, typer.Option(help="Pick this issue's articles again instead of reusing the recorded ones.")] = False,
+    open_: Annotated[bool, typer.Option("--open", help="Open the HTML in the default browser.")] = False,
+    as_json: AsJson = False,
+    no_sync: NoSync = False,
+) -> None:
+    """Build one issue into outbox/<digest>/<date>/ (message.eml, index.html, message.txt).
+
+    JSON: {"digest", "date", "subject", "articles": [ids], "files": {"eml", "html", "txt"}},
+    or {"skipped": true, "reason": ...} when there was nothing to send.
+    Example: newsletter build daily --date 2024-10-11 --open
+    """
+    from newsletter import pipeline
+
+    parsed_day = _parse_day(day)
+    config = state.config()
+    result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync)
+    if not as_json:
+        _sync_lines(result.sync)
+    if result.skipped:
+        if as_json:
+            _emit_json({"skipped": True, "reason": result.reason, "digest": result.digest, "date": result.key})
+        else:
+            typer.echo(f"nothing written: {result.reason}")
+        return
+    if as_json:
+        _emit_json({"digest": result.digest, "date": result.key, "subject": result.subject,
+                    "articles": result.articles, "files": {k: str(v) for k, v in result.files.items()}})
+    else:
+        typer.echo(f"{result.subject} ({len(result.articles)} articles)")
+        for path in result.files.values():
+            typer.echo(str(path))
+    if open_:
+        import webbrowser
+
+        webbrowser.open(result.files["html"].resolve().as_uri())

@@ -1,0 +1,69 @@
+"""Per-recipient messages at speed: one template per distinct content, personal fields spliced in.
+
+Building an EmailMessage and running the email generator costs ~4 ms for a 60 KB digest,
+which caps a sender near 250 messages a second. Here the costly part (headers common to all,
+both bodies quoted-printable encoded) is done once per variant; each recipient costs a
+header fold for To and a bytes replace of the token.
+"""
+
+from __future__ import annotations
+
+import binascii
+import uuid
+from datetime import datetime
+from email import policy
+from email.utils import format_datetime
+
+from newsletter.compose.context import TOKEN_MARK
+from newsletter.compose.mime import list_id, sender_domain, unsubscribe_headers
+from newsletter.config import Config, Digest
+from newsletter.errors import ComposeError
+from newsletter.model import Rendered
+
+_MARK = TOKEN_MARK.encode("ascii")
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF lines of at most 76 octets, the token marker never split across lines."""
+    out = []
+    for segment in text.replace("\r\n", "\n").split(TOKEN_MARK):
+        out.append(binascii.b2a_qp(segment.encode("utf-8"), istext=True).replace(b"\n", b"\r\n"))
+    # The marker sits alone between two soft line breaks, so the token that replaces it
+    # (at most ~40 URL-safe characters) keeps every line short and the encoding intact.
+    return (b"=\r\n" + _MARK + b"=\r\n").join(out)
+
+
+def _fold(name: str, value: str) -> bytes:
+    try:
+        return policy.SMTP.header_factory(name, value).fold(policy=policy.SMTP).encode("ascii")
+    except (ValueError, UnicodeEncodeError, IndexError) as exc:
+        raise ComposeError(f"cannot write the {name} header: {exc}", where=f"{name}: {value!r}") from None
+
+
+class MessageTemplate:
+    """The bytes of one variant's message, with To, Message-ID and the unsubscribe token left open."""
+
+    def __init__(self, rendered: Rendered, config: Config, digest: Digest, *, date: datetime,
+                 subject_prefix: str = ""):
+        self.domain = sender_domain(config)
+        boundary = f"=_nl_{uuid.uuid4().hex}"
+        common = [("From", config.sender), ("Reply-To", config.reply_to),
+                  ("Subject", subject_prefix + rendered.subject), ("Date", format_datetime(date)),
+                  ("List-Id", list_id(config, digest, self.domain)),
+                  *unsubscribe_headers(config, TOKEN_MARK).items(), ("MIME-Version", "1.0"),
+                  ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
+        self.head = b"".join(_fold(n, v) for n, v in common if v)
+        part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+        self.body = b"".join([
+            b"\r\n--", boundary.encode(), b"\r\n", part.format("plain").encode(), _qp(rendered.text),
+            b"\r\n--", boundary.encode(), b"\r\n", part.format("html").encode(), _qp(rendered.html),
+            b"\r\n--", boundary.encode(), b"--\r\n",
+        ])
+
+    def new_message_id(self) -> str:
+        return f"<{uuid.uuid4().hex}@{self.domain}>"
+
+    def personal(self, to: str, token: str, message_id: str) -> bytes:
+        """The whole message for one recipient, CRLF line endings, ready for SMTP DATA."""
+        head = self.head.replace(_MARK, token.encode("ascii"))
+        return b"".join([_fold("To", to), _fold("Message-ID", message_id), head, self.body.replace(_MARK, token.encode("ascii"))])

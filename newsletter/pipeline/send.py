@@ -1,0 +1,265 @@
+"""Sending an issue to its subscribers over SMTP, exactly once each, resumable after any stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from email.utils import formataddr, parseaddr
+from typing import Callable, Iterator
+
+from newsletter import compose
+from newsletter.compose.fast import MessageTemplate
+from newsletter.config import Config, Digest
+from newsletter.deliver.smtp import Outgoing, Result, SmtpTransport
+from newsletter.errors import DeliveryError
+from newsletter.model import Article, Issue, Subscriber, slugify
+from newsletter.pipeline.build import build_slot
+from newsletter.pipeline.common import open_store
+from newsletter.pipeline.ingest import sync
+from newsletter.select import IssueSlot, select_articles, slot_for_date
+from newsletter.store import Store
+from newsletter.store.ledger import FAILED, QUEUED, SENT, SKIPPED
+from newsletter.tokens import make_token
+
+log = logging.getLogger(__name__)
+
+ALL_TOPICS = ""  # the variant of subscribers without topics: the whole issue
+
+
+@dataclass
+class SendReport:
+    digest: str
+    key: str
+    subject: str = ""
+    sent: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: int = 0
+    already: int = 0           # recipients that had it before this run
+    variants: dict[str, int] = field(default_factory=dict)  # variant -> recipients (dry run / plan)
+    remaining: int = 0         # still to send after an interrupted run
+    interrupted: bool = False
+    nothing: str | None = None  # why nothing was sent at all
+
+
+def secret_key(store: Store) -> bytes:
+    """The token key: $NEWSLETTER_SECRET_KEY, else one made once and kept in the store."""
+    env = os.environ.get("NEWSLETTER_SECRET_KEY")
+    if env:
+        return env.encode("utf-8")
+    kept = store.get_meta("secret_key")
+    if kept is None:
+        kept = secrets.token_hex(32)
+        store.set_meta("secret_key", kept)
+    return bytes.fromhex(kept)
+
+
+def variant_of(subscriber: Subscriber, articles: tuple[Article, ...]) -> tuple[str, tuple[Article, ...]]:
+    """A subscriber's topic variant: (its key, the issue's items in their topics), or the whole issue."""
+    if not subscriber.topics:
+        return ALL_TOPICS, articles
+    slugs = {slugify(t) for t in subscriber.topics}
+    return ",".join(sorted(slugs)), tuple(a for a in articles if slugs & set(a.topic_slugs))
+
+
+def _envelope_sender(config: Config) -> str:
+    return parseaddr(config.sender)[1]
+
+
+class _Templates:
+    """One rendered, inlined message template per distinct list of articles: never one per recipient."""
+
+    def __init__(self, config: Config, digest: Digest, issue: Issue, now: datetime, prefix: str = ""):
+        self.config, self.digest, self.issue, self.now, self.prefix = config, digest, issue, now, prefix
+        self.cache: dict[tuple[str, ...], MessageTemplate] = {}
+
+    def get(self, articles: tuple[Article, ...]) -> MessageTemplate:
+        key = tuple(a.id for a in articles)
+        if key not in self.cache:
+            variant = Issue(digest=self.issue.digest, key=self.issue.key, issue_date=self.issue.issue_date,
+                            articles=articles)
+            rendered = compose.render(variant, self.digest, self.config)
+            self.cache[key] = MessageTemplate(rendered, self.config, self.digest, date=self.now,
+                                              subject_prefix=self.prefix)
+        return self.cache[key]
+
+
+def _transport(config: Config, ssl_context) -> SmtpTransport:
+    if config.smtp is None:
+        raise DeliveryError("no [smtp] table is configured", where=str(config.path),
+                            hint="add [smtp] with host, port and security to send mail")
+    return SmtpTransport(config.smtp, ssl_context=ssl_context)
+
+
+def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: IssueSlot, now: datetime,
+                       record: bool) -> tuple[Issue | None, str | None]:
+    """The recorded issue, built first when it does not exist yet; or (None, why) when there is nothing."""
+    issue = store.get_issue(digest.name, slot.key)
+    if issue is not None:
+        return issue, None
+    if not record:
+        picked = select_articles(store, digest, slot)
+        if not picked and not digest.send_empty:
+            return None, f"no new articles for digest {digest.name!r} on {slot.key}"
+        return Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(picked)), None
+    built = build_slot(config, store, digest, slot, now=now)
+    if built.skipped:
+        return None, built.reason
+    return store.get_issue(digest.name, slot.key), None
+
+
+def send_test(config: Config, digest_name: str | None, day: date | None, recipients: list[str], *,
+              sync_first: bool = True, now: datetime | None = None, ssl_context=None) -> SendReport:
+    """Send the issue to any addresses with a [TEST] subject; nothing is recorded as a delivery."""
+    from newsletter.store.subscribers import normalise_address
+
+    addresses = [normalise_address(a) for a in recipients]
+    digest = config.digest(digest_name)
+    now = now or datetime.now(digest.timezone)
+    slot = slot_for_date(digest, day or now.date())
+    transport = _transport(config, ssl_context)
+    with open_store(config) as store:
+        if sync_first:
+            sync(config, store)
+        issue, why = _issue_for_sending(config, store, digest, slot, now, record=True)
+        report = SendReport(digest=digest.name, key=slot.key, nothing=why)
+        if issue is None:
+            return report
+        template = _Templates(config, digest, issue, now, prefix="[TEST] ").get(issue.articles)
+        report.subject = "[TEST] " + issue.subject
+        outgoing = (Outgoing(key=a, sender=_envelope_sender(config), recipients=(a,),
+                             data=template.personal(a, "", template.new_message_id())) for a in addresses)
+
+        def done(result: Result) -> None:
+            if result.ok:
+                report.sent += 1
+            else:
+                report.failed.append((result.key, result.error or "refused"))
+
+        transport.send_all(outgoing, done)
+        return report
+
+
+def send_to_subscribers(config: Config, digest_name: str | None, day: date | None = None, *, dry_run: bool = False,
+                        confirm: Callable[[SendReport, int], bool] | None = None,
+                        progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None,
+                        sync_first: bool = True, now: datetime | None = None, slot: IssueSlot | None = None,
+                        ssl_context=None) -> SendReport:
+    """Send one issue to every active subscriber of the digest that has not had it yet."""
+    digest = config.digest(digest_name)
+    now = now or datetime.now(digest.timezone)
+    slot = slot or slot_for_date(digest, day or now.date())
+    transport = None if dry_run else _transport(config, ssl_context)
+    with open_store(config) as store:
+        if sync_first:
+            sync(config, store)
+        issue, why = _issue_for_sending(config, store, digest, slot, now, record=not dry_run)
+        report = SendReport(digest=digest.name, key=slot.key, nothing=why)
+        if issue is None:
+            return report
+        report.subject = issue.subject
+        people = {s.id: s for s in store.subscribers.list(digest=digest.name, status="active")}
+        known = store.ledger.known(issue.id) if issue.id is not None else set()
+        plan = [(s, *variant_of(s, issue.articles)) for sid, s in people.items() if sid not in known]
+        for _, variant, items in plan:
+            label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
+            report.variants[label] = report.variants.get(label, 0) + 1
+        if dry_run:
+            counts = store.ledger.counts([issue.id]).get(issue.id) if issue.id is not None else None
+            report.already = counts.sent if counts else 0
+            report.remaining = sum(1 for _, _, items in plan if items)
+            return report
+        store.ledger.queue(issue.id, [
+            (s.id, QUEUED if items else SKIPPED, variant,
+             None if items else f"none of the issue's items is in their topics ({', '.join(s.topics)})")
+            for s, variant, items in plan])
+        pending = []
+        for row in store.ledger.pending(issue.id):
+            if row.subscriber_id not in people:  # queued earlier, but has left the digest since
+                store.ledger.record(row.delivery_id, SKIPPED, attempts=0, error="no longer subscribed to this digest")
+            elif not variant_of(people[row.subscriber_id], issue.articles)[1]:  # their topics changed since
+                store.ledger.record(row.delivery_id, SKIPPED, attempts=0, error="none of the issue's items is in their topics")
+            else:
+                pending.append(row)
+        counts = store.ledger.counts([issue.id]).get(issue.id)
+        report.already = counts.sent if counts else 0
+        report.skipped = counts.skipped if counts else 0
+        if not pending:
+            report.nothing = f"issue {digest.name} {slot.key} is fully sent ({report.already} recipients); nothing to send"
+            return report
+        if confirm is not None and not confirm(report, len(pending)):
+            report.nothing = "not confirmed; nothing sent"
+            return report
+        _deliver(config, store, digest, issue, pending, people, transport, report, now, progress, stop)
+        return report
+
+
+def _deliver(config, store, digest, issue, pending, people, transport, report, now, progress, stop) -> None:
+    templates = _Templates(config, digest, issue, now)
+    key = secret_key(store)
+    sender = _envelope_sender(config)
+    total, done = len(pending), 0
+
+    def messages() -> Iterator[Outgoing]:
+        # A generator: each message exists only while it is being sent, whatever the list's length.
+        for row in pending:
+            template = templates.get(variant_of(people[row.subscriber_id], issue.articles)[1])
+            message_id = template.new_message_id()
+            data = template.personal(formataddr((row.name or "", row.email)),
+                                     make_token(key, row.subscriber_id, digest.name), message_id)
+            yield Outgoing(key=(row.delivery_id, row.email, message_id), sender=sender, recipients=(row.email,), data=data)
+
+    def on_result(result: Result) -> None:
+        nonlocal done
+        delivery_id, email, message_id = result.key
+        store.ledger.record(delivery_id, SENT if result.ok else FAILED, attempts=result.attempts,
+                            error=result.error, message_id=message_id if result.ok else None,
+                            permanent=result.permanent)
+        if result.ok:
+            report.sent += 1
+        else:
+            report.failed.append((email, result.error or "refused"))
+        done += 1
+        if progress:
+            progress(done, total)
+
+    try:
+        transport.send_all(messages(), on_result, stop)
+    finally:
+        report.interrupted = bool(stop and stop.is_set())
+        counts = store.ledger.counts([issue.id]).get(issue.id)
+        report.remaining = counts.queued if counts else 0
+
+
+@dataclass(frozen=True)
+class IssueSummary:
+    digest: str
+    key: str
+    issue_date: date
+    subject: str
+    articles: int
+    sent: int
+    failed: int
+    skipped: int
+    pending: int
+    error: str | None
+
+
+def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSummary]:
+    """Recorded issues, newest first, with their delivery counts."""
+    if digest_name is not None:
+        config.digest(digest_name)
+    with open_store(config) as store:
+        issues = store.list_issues(digest_name)
+        counts = store.ledger.counts([i.id for i in issues])
+        out = []
+        for i in issues:
+            c = counts.get(i.id)
+            waiting = store.ledger.not_queued(i.id, i.digest)
+            out.append(IssueSummary(i.digest, i.key, i.issue_date, i.subject, store.issue_size(i.id),
+                                    c.sent if c else 0, c.failed if c else 0, c.skipped if c else 0,
+                                    (c.queued if c else 0) + waiting, i.error))
+        return out
