@@ -63,6 +63,7 @@ class Issue:
     message_id: str | None = None
     created: datetime | None = None
     id: int | None = None
+    error: str | None = None  # why the last scheduled run of this issue failed
 
 
 @dataclass(frozen=True)

@@ -166,3 +166,72 @@ def test_unknown_config_key_through_cli(tmp_path: Path):
 def test_version():
     result = run("--version")
     assert result.exit_code == 0 and result.stdout.startswith("newsletter ")
+
+
+def _sample_project(tmp_path: Path) -> Path:
+    target = tmp_path / "sample"
+    assert run("init", target).exit_code == 0
+    return target / "newsletter.toml"
+
+
+def test_build_the_sample_digest(tmp_path: Path):
+    config = _sample_project(tmp_path)
+    result = run("--config", config, "build", "--date", "2024-10-11", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["digest"] == "daily" and data["date"] == "2024-10-11" and len(data["articles"]) == 2
+    assert data["subject"] == "Editors' Picks: Iran Gives in to Spy Mania"
+    folder = config.parent / "outbox" / "daily" / "2024-10-11"
+    assert {Path(p) for p in data["files"].values()} == {folder / "message.eml", folder / "index.html", folder / "message.txt"}
+    html = (folder / "index.html").read_text()
+    assert "The Long History of Cooperation between Iran and Russia" in html and "Read more at New York Sun" in html
+    assert not list(folder.glob(".*.tmp"))  # no temporary file left behind
+    listed = json.loads(run("--config", config, "issues", "--json").stdout)
+    assert [(i["key"], i["articles"]) for i in listed] == [("2024-10-11", 2)]
+
+
+def test_build_rebuilds_the_same_articles_and_force_repicks(tmp_path: Path):
+    config = _sample_project(tmp_path)
+    first = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--json").stdout)
+    write_markdown(config.parent / "articles", "late.md", "A Late Addition", date="2024-10-11")
+    again = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--json").stdout)
+    assert again["articles"] == first["articles"]  # a recorded issue keeps its articles
+    forced = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--force", "--json").stdout)
+    assert len(forced["articles"]) == 3 and set(first["articles"]) < set(forced["articles"])
+
+
+def test_build_with_nothing_new_writes_nothing(tmp_path: Path):
+    config = _sample_project(tmp_path)
+    assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0
+    # The next day has nothing published, and what the 11th carried is not repeated.
+    result = run("--config", config, "build", "--date", "2024-10-12", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["skipped"] is True
+    assert not (config.parent / "outbox" / "daily" / "2024-10-12").exists()
+    plain = run("--config", config, "build", "--date", "2024-10-12")
+    assert plain.stdout.startswith("nothing written: no new articles for digest 'daily'")
+
+
+def test_build_errors(tmp_path: Path):
+    config = _sample_project(tmp_path)
+    bad_date = run("--config", config, "build", "--date", "2024-13-01")
+    assert bad_date.exit_code == 2 and "'2024-13-01' is not a date" in bad_date.stderr
+    unknown = run("--config", config, "build", "weekly")
+    assert unknown.exit_code == 1 and "no digest named 'weekly'" in unknown.stderr
+    text = config.read_text().replace("[digests.daily]", "[digests.weekly]\nwindow = \"7d\"\n\n[digests.daily]")
+    config.write_text(text)
+    several = run("--config", config, "build")
+    assert several.exit_code == 1 and "several digests are configured: daily, weekly" in several.stderr
+
+
+def test_build_with_a_broken_user_theme_is_one_line(tmp_path: Path):
+    config = _sample_project(tmp_path)
+    theme = config.parent / "theme"
+    theme.mkdir()
+    (theme / "item.html.j2").write_text("<p>{{ item.title }</p>\n")
+    config.write_text(config.read_text().replace('# templates = "theme"', 'templates = "theme"'))
+    result = run("--config", config, "build", "--date", "2024-10-11")
+    assert result.exit_code == 1
+    assert "item.html.j2:1" in result.stderr and result.stderr.count("\n") == 1
+    assert not (config.parent / "outbox" / "daily" / "2024-10-11").exists()
+    assert json.loads(run("--config", config, "issues", "--json").stdout) == []  # nothing recorded

@@ -1,7 +1,10 @@
 """The command line: each command parses its options and makes one call into the pipeline."""
 
-from newsletter.cli import compose as _compose  # noqa: F401  (registers the commands)
+# Importing a command module registers its commands on the app.
+from newsletter.cli import compose as _compose  # noqa: F401
 from newsletter.cli import people as _people  # noqa: F401
+from newsletter.cli import preview as _preview  # noqa: F401
+from newsletter.cli import schedule as _schedule  # noqa: F401
 from newsletter.cli.app import app
 
 

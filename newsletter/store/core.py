@@ -276,6 +276,12 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(issues.update().where(issues.c.id == issue_id).values(**values))
 
+    def issue_size(self, issue_id: int) -> int:
+        """How many articles an issue carries."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(issue_articles)
+                                .where(issue_articles.c.issue_id == issue_id)).scalar()
+
     def list_issues(self, digest: str | None = None) -> list[Issue]:
         """Issues newest first, without their articles' bodies (article ids only through get_issue)."""
         q = sa.select(issues).order_by(issues.c.issue_date.desc(), issues.c.key.desc())
@@ -332,13 +338,14 @@ def _article(r) -> Article:
 
 def _issue(r, arts: tuple[Article, ...]) -> Issue:
     return Issue(digest=r.digest, key=r.key, issue_date=r.issue_date, articles=arts, subject=r.subject,
-                 message_id=r.message_id, created=_aware(r.created), id=r.id)
+                 message_id=r.message_id, created=_aware(r.created), id=r.id, error=r.error)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
+    cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()

@@ -1,0 +1,1 @@
+"""`newsletter preview` command (being written)."""

@@ -1,0 +1,1 @@
+"""`newsletter schedule ...` commands (being written)."""

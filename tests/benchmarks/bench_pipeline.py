@@ -1,0 +1,137 @@
+"""Pipeline benchmark: import 100,000 articles, select, build a 30-item digest, re-sync 10,000 files.
+
+Run: python tests/benchmarks/bench_pipeline.py [--articles 100000] [--files 10000]
+Prints each figure beside a baseline measured in the same run:
+- selection with the topic/date index vs. filtering every stored article in Python;
+- a build after start-up vs. the first build of the process (imports, template compile);
+- a re-sync of unchanged files vs. the first (full) sync of the same files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from newsletter.config import load_config  # noqa: E402
+from newsletter.pipeline import build_slot, import_inputs, open_store, sync  # noqa: E402
+from newsletter.select import select_articles, slot_for_date  # noqa: E402
+
+ISSUE_DAY = date(2024, 10, 11)
+
+
+def timed(fn, repeat: int = 1) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def write_archive(path: Path, n: int, topics: int) -> None:
+    rng = random.Random(7)
+    names = [f"Topic {i}" for i in range(topics)]
+    start = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    span = (datetime(2024, 10, 12, tzinfo=timezone.utc) - start).total_seconds()
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            fh.write(json.dumps({
+                "title": f"Article {i}: a headline of ordinary length for a digest",
+                "url": f"https://example.org/{i}", "source": f"Review {i % 50}",
+                "published": (start + timedelta(seconds=rng.uniform(0, span))).isoformat(),
+                "topics": rng.sample(names, rng.randint(1, 3)),
+                "lede": f"The editor's lede for article {i}, one sentence long.",
+                "body": "> " + "A quoted passage of some length. " * 12,
+            }) + "\n")
+
+
+def write_markdown(folder: Path, n: int) -> None:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        (folder / f"a{i:05d}.md").write_text(
+            f"---\ntitle: Markdown article {i}\ndate: 2024-10-{1 + i % 11:02d}\nsource: Desk\n"
+            f"topics: [Topic {i % 200}]\nurl: https://example.org/md/{i}\n---\nLede {i}.\n\n> Quote {i}.\n",
+            encoding="utf-8")
+
+
+def project(root: Path, sources: str) -> Path:
+    config = root / "newsletter.toml"
+    config.write_text(f"""
+[newsletter]
+title = "Bench"
+from = "Bench <bench@example.org>"
+{sources}
+[digests.daily]
+topics = ["Topic 1", "Topic 2", "Topic 3", "Topic 4", "Topic 5", "Topic 6", "Topic 7", "Topic 8", "Topic 9", "Topic 10"]
+window = "7d"
+max_articles = 30
+""", encoding="utf-8")
+    return config
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--files", type=int, default=10_000)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        archive = root / "archive.jsonl"
+        write_archive(archive, args.articles, 200)
+        config = load_config(project(root, ""))
+        digest = config.digests["daily"]
+        slot = slot_for_date(digest, ISSUE_DAY)
+        with open_store(config) as store:
+            took, report = timed(lambda: import_inputs(config, store, [str(archive)]))
+            rows.append((f"import {args.articles:,} articles (JSON Lines)", took, None,
+                         f"{report.new:,} new, {args.articles / took:,.0f} articles/s"))
+
+            took, picked = timed(lambda: select_articles(store, digest, slot), repeat=20)
+
+            def naive():
+                wanted = {t.lower() for t in digest.topics}
+                every = store.find_articles()
+                return [a for a in every if slot.start < a.published <= slot.end
+                        and wanted & {t.lower() for t in a.topics}][:digest.max_articles]
+            base, naive_picked = timed(naive)
+            assert [a.id for a in picked] == [a.id for a in naive_picked]
+            rows.append(("select one issue (10 topics, 7 days, 30 max)", took, base,
+                         f"{len(picked)} picked; baseline: filter all rows in Python; goal < 20 ms"))
+
+            first, result = timed(lambda: build_slot(config, store, digest, slot, force=True))
+            warm, _ = timed(lambda: build_slot(config, store, digest, slot, force=True), repeat=10)
+            size = result.files["html"].stat().st_size
+            rows.append(("build a 30-item digest (select, render, inline, write)", warm, first,
+                         f"{len(result.articles)} items, {size / 1024:.0f} KB HTML; baseline: first build of the "
+                         "process; goal < 100 ms"))
+
+        md_root = root / "md"
+        write_markdown(md_root / "articles", args.files)
+        md_config = load_config(project(md_root, '[[sources]]\npath = "articles"\n'))
+        with open_store(md_config) as store:
+            full, report = timed(lambda: sync(md_config, store))
+            assert report.new == args.files, report.summary()
+            again, report = timed(lambda: sync(md_config, store), repeat=5)
+            assert report.inputs_unchanged == args.files, report.summary()
+            rows.append((f"re-sync {args.files:,} unchanged Markdown files", again, full,
+                         "baseline: first sync, every file parsed; goal < 1 s"))
+
+    print(f"{'measure':58} {'time':>10} {'baseline':>10} {'speed-up':>9}  notes")
+    for name, took, base, note in rows:
+        b = f"{base * 1000:8.1f}ms" if base is not None else " " * 10
+        ratio = f"{base / took:8.1f}x" if base else " " * 9
+        print(f"{name:58} {took * 1000:8.1f}ms {b} {ratio}  {note}")
+
+
+if __name__ == "__main__":
+    main()
