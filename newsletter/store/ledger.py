@@ -8,7 +8,7 @@ from typing import Iterable
 
 import sqlalchemy as sa
 
-from newsletter.store.tables import deliveries, subscribers
+from newsletter.store.tables import deliveries, subscriber_digests, subscribers
 
 QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
 
@@ -98,3 +98,13 @@ class Ledger:
              .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED).order_by(subscribers.c.email))
         with self.engine.connect() as conn:
             return [(r.email, r.last_error or "") for r in conn.execute(q)]
+
+    def not_queued(self, issue_id: int, digest: str) -> int:
+        """Active subscribers of the digest that the issue has no row for yet."""
+        q = (sa.select(sa.func.count()).select_from(subscribers)
+             .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
+             .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+                    ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
+                                                                deliveries.c.subscriber_id == subscribers.c.id))))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()

@@ -20,11 +20,13 @@ CSV_COLUMNS = ("email", "name", "digests", "topics")
 
 
 def normalise_address(address: str) -> str:
-    """The address checked for syntax (no DNS look-up) in its normal form; SubscriberError if invalid."""
+    """The address checked for syntax (no DNS look-up), in lower case; SubscriberError if invalid."""
     from email_validator import EmailNotValidError, validate_email
 
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        # Lower case throughout: mail systems treat Ada@ and ada@ as one mailbox, and a
+        # subscriber list that does not would send the same person two copies.
+        return validate_email(address.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
         raise SubscriberError(f"{address!r} is not a valid email address: {exc}") from None
 
