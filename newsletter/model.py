@@ -7,6 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import cached_property
 
 
 def slugify(text: str) -> str:
@@ -43,8 +44,9 @@ class Article:
         if self.published.tzinfo is None:
             raise ValueError("an article's published date must be time-zone aware")
 
-    @property
+    @cached_property
     def topic_slugs(self) -> tuple[str, ...]:
+        """The topics in matching form, in order (cached: sending asks for it per recipient)."""
         return tuple(slugify(t) for t in self.topics)
 
     def published_utc(self) -> datetime:

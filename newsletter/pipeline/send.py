@@ -22,7 +22,7 @@ from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, select_articles, slot_for_date
 from newsletter.store import Store
-from newsletter.store.ledger import FAILED, QUEUED, SENT, SKIPPED
+from newsletter.store.ledger import FAILED, QUEUED, SENT, SKIPPED, GroupCommit
 from newsletter.tokens import make_token
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def variant_of(subscriber: Subscriber, articles: tuple[Article, ...]) -> tuple[s
     if not subscriber.topics:
         return ALL_TOPICS, articles
     slugs = {slugify(t) for t in subscriber.topics}
-    return ",".join(sorted(slugs)), tuple(a for a in articles if slugs & set(a.topic_slugs))
+    return ",".join(sorted(slugs)), tuple(a for a in articles if not slugs.isdisjoint(a.topic_slugs))
 
 
 def _envelope_sender(config: Config) -> str:
@@ -203,36 +203,49 @@ def _deliver(config, store, digest, issue, pending, people, transport, report, n
     sender = _envelope_sender(config)
     total, done = len(pending), 0
 
+    by_topics: dict[tuple[str, ...], MessageTemplate] = {}
+
+    def template_for(subscriber: Subscriber) -> MessageTemplate:
+        if subscriber.topics not in by_topics:
+            by_topics[subscriber.topics] = templates.get(variant_of(subscriber, issue.articles)[1])
+        return by_topics[subscriber.topics]
+
     def messages() -> Iterator[Outgoing]:
         # A generator: each message exists only while it is being sent, whatever the list's length.
         for row in pending:
-            template = templates.get(variant_of(people[row.subscriber_id], issue.articles)[1])
+            template = template_for(people[row.subscriber_id])
             message_id = template.new_message_id()
             data = template.personal(formataddr((row.name or "", row.email)),
                                      make_token(key, row.subscriber_id, digest.name), message_id)
             yield Outgoing(key=(row.delivery_id, row.email, message_id), sender=sender, recipients=(row.email,), data=data)
 
+    committer = GroupCommit(store.ledger)
+    lock = threading.Lock()
+
     def on_result(result: Result) -> None:
+        # Called by each connection's thread once the server has answered; it returns only
+        # when the row is on disk, so that connection never has two unrecorded messages.
         nonlocal done
         delivery_id, email, message_id = result.key
-        store.ledger.record(delivery_id, SENT if result.ok else FAILED, attempts=result.attempts,
-                            error=result.error, message_id=message_id if result.ok else None,
-                            permanent=result.permanent)
-        if result.ok:
-            report.sent += 1
-        else:
-            report.failed.append((email, result.error or "refused"))
-        done += 1
-        if progress:
-            progress(done, total)
+        committer.record(delivery_id, SENT if result.ok else FAILED, attempts=result.attempts,
+                         error=result.error, message_id=message_id if result.ok else None,
+                         permanent=result.permanent)
+        with lock:
+            if result.ok:
+                report.sent += 1
+            else:
+                report.failed.append((email, result.error or "refused"))
+            done += 1
+            if progress:
+                progress(done, total)
 
     try:
         transport.send_all(messages(), on_result, stop)
     finally:
+        committer.close()
         report.interrupted = bool(stop and stop.is_set())
         counts = store.ledger.counts([issue.id]).get(issue.id)
         report.remaining = counts.queued if counts else 0
-
 
 @dataclass(frozen=True)
 class IssueSummary:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterable
@@ -74,10 +76,17 @@ class Ledger:
     def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
                message_id: str | None = None, permanent: bool = False) -> None:
         """Commit one result at once: a re-run after a crash sends only what is not recorded as sent."""
+        self.record_many([dict(delivery_id=delivery_id, status=status, attempts=attempts, error=error,
+                               message_id=message_id, permanent=permanent)])
+
+    def record_many(self, results: list[dict]) -> None:
+        """Commit several results in one transaction (one fsync)."""
+        now = _now()
         with self.engine.begin() as conn:
-            conn.execute(deliveries.update().where(deliveries.c.id == delivery_id).values(
-                status=status, attempts=deliveries.c.attempts + attempts, last_error=error,
-                message_id=message_id, permanent=permanent, updated=_now()))
+            for r in results:
+                conn.execute(deliveries.update().where(deliveries.c.id == r["delivery_id"]).values(
+                    status=r["status"], attempts=deliveries.c.attempts + r["attempts"], last_error=r["error"],
+                    message_id=r["message_id"], permanent=r["permanent"], updated=now))
 
     def counts(self, issue_ids: Iterable[int] | None = None) -> dict[int, Counts]:
         """Per issue: how many rows are sent, failed, skipped and queued."""
@@ -108,3 +117,57 @@ class Ledger:
                                                                 deliveries.c.subscriber_id == subscribers.c.id))))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
+
+
+class GroupCommit:
+    """Records results from several sending threads, each caller waiting until its row is on disk.
+
+    A durable commit costs one fsync (about 2 ms here), which would cap a send near 500
+    messages a second. Results that arrive while one commit runs go into the next, together,
+    so each connection still waits for its own row before it sends again (at most one message
+    per connection is ever sent but unrecorded) while the fsyncs are shared.
+    """
+
+    def __init__(self, ledger: Ledger):
+        self.ledger = ledger
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self.thread.start()
+
+    def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
+               message_id: str | None = None, permanent: bool = False) -> None:
+        """Commit one result (with whatever else is waiting) and return once it is on disk."""
+        done = threading.Event()
+        box: list[BaseException] = []
+        self.queue.put((dict(delivery_id=delivery_id, status=status, attempts=attempts, error=error,
+                             message_id=message_id, permanent=permanent), done, box))
+        done.wait()
+        if box:
+            raise box[0]
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while True:
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self.queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(item)
+            try:
+                self.ledger.record_many([row for row, _, _ in batch])
+            except BaseException as exc:  # the callers raise it in their own threads
+                for _, _, box in batch:
+                    box.append(exc)
+            for _, done, _ in batch:
+                done.set()
