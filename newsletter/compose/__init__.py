@@ -1,0 +1,42 @@
+"""The compose stage: an Issue -> subject, preheader, CSS-inlined HTML and text -> a MIME message.
+
+render() does the costly work once per issue (Jinja, premailer); personalize() and
+build_message() are cheap and run per recipient. Personal fields are left in the
+rendered output as TOKEN_MARK and filled by personalize().
+
+Imports only newsletter.model, .errors, .config and .resources: never another stage.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from newsletter.compose.context import TOKEN_MARK, build_context
+from newsletter.compose.html import inline_css
+from newsletter.compose.mime import build_message, personalize
+from newsletter.compose.text import normalize
+from newsletter.compose.theme import (
+    HTML_TEMPLATE,
+    TEXT_TEMPLATE,
+    load_theme,
+    plain_environment,
+    render_template,
+)
+from newsletter.config import Config, Digest
+from newsletter.model import Issue, Rendered
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TOKEN_MARK", "build_message", "load_theme", "personalize", "render"]
+
+
+def render(issue: Issue, digest: Digest, config: Config) -> Rendered:
+    """Subject, preheader, CSS-inlined HTML and the text part of one issue; personal fields as markers."""
+    html_env = load_theme(config)
+    plain_env = plain_environment(config)
+    context = build_context(issue, digest, config, plain_env)
+    html = inline_css(render_template(html_env, HTML_TEMPLATE, context, config))
+    text = normalize(render_template(plain_env, TEXT_TEMPLATE, context, config))
+    log.debug("rendered %s/%s: %d items, %d bytes of HTML", digest.name, issue.key,
+              len(issue.articles), len(html.encode("utf-8")))
+    return Rendered(subject=context["subject"], preheader=context["preheader"], html=html, text=text)

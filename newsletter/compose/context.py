@@ -1,0 +1,211 @@
+"""What the templates see: an Issue, its Digest and the Config turned into a stable context.
+
+The context (README lists it; keep the names stable, themes depend on them):
+
+- ``newsletter``: ``title``, ``site_url``, ``address``, ``language``, ``sender_name``,
+  ``sender_address`` (None/"" when not configured)
+- ``digest``: ``name``, ``title``
+- ``issue``: ``key``, ``date`` (a ``datetime.date``), ``date_long`` ("Friday, October 11, 2024"),
+  ``count`` (number of items)
+- ``items``: a list of Item, each with ``id``, ``title``, ``url``, ``source``,
+  ``date`` ("Oct. 11 2024"), ``date_long`` ("October 11, 2024"), ``date_iso`` ("2024-10-11"),
+  all in the digest's time zone; ``lede`` and ``body`` (sanitized HTML as Markup),
+  ``author``, ``image``, ``topics`` (a list of Topic: ``name``, ``slug``, ``url`` or None)
+  and ``read_more`` ("Read more at <Source>", or "Read more" when there is no source)
+- ``subject``, ``preheader``: plain text
+- ``unsubscribe_url``: the configured URL with ``{token}`` as TOKEN_MARK, or None
+- ``unsubscribe_mailto``: a ``mailto:`` URL (token as TOKEN_MARK), or None
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from email.utils import parseaddr
+
+from markupsafe import Markup
+
+from newsletter.compose import text as textmod
+from newsletter.compose.theme import render_string
+from newsletter.config import Config, Digest
+from newsletter.errors import ComposeError
+from newsletter.model import Article, Issue
+
+log = logging.getLogger(__name__)
+
+# The personal unsubscribe token, filled per recipient by personalize(). Letters and
+# digits only, so HTML escaping, URL contexts and premailer all leave it untouched.
+TOKEN_MARK = "NLTOKEN7f3a9c"
+
+MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+          "September", "October", "November", "December"]
+# AP style, as in the sample digest ("Oct. 11 2024"); the digest reader parses all of these.
+MONTHS_SHORT = ["Jan.", "Feb.", "March", "April", "May", "June", "July", "Aug.", "Sept.",
+                "Oct.", "Nov.", "Dec."]
+WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+PREHEADER_LENGTH = 110
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    slug: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    title: str
+    url: str | None
+    source: str | None
+    date: str
+    date_long: str
+    date_iso: str
+    lede: Markup
+    body: Markup
+    author: str | None
+    image: str | None
+    topics: tuple[Topic, ...]
+    read_more: str
+
+
+def date_short(day: date) -> str:
+    """'Oct. 11 2024'."""
+    return f"{MONTHS_SHORT[day.month - 1]} {day.day} {day.year}"
+
+
+def date_long(day: date) -> str:
+    """'October 11, 2024'."""
+    return f"{MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def date_with_weekday(day: date) -> str:
+    """'Friday, October 11, 2024'."""
+    return f"{WEEKDAYS[day.weekday()]}, {date_long(day)}"
+
+
+def make_item(article: Article, digest: Digest, config: Config) -> Item:
+    """One article as the templates see it."""
+    day = article.published.astimezone(digest.timezone).date()
+    topics = tuple(
+        Topic(name, slug, config.topic_url.replace("{slug}", slug) if config.topic_url else None)
+        for name, slug in zip(article.topics, article.topic_slugs, strict=True)
+    )
+    return Item(
+        id=article.id,
+        title=article.title,
+        url=article.url or None,
+        source=article.source or None,
+        date=date_short(day),
+        date_long=date_long(day),
+        date_iso=day.isoformat(),
+        # Stored article HTML was sanitized on the way in (DESIGN.md section 2): it is the
+        # only content we trust as markup. Everything else is escaped by the templates.
+        lede=Markup(article.lede or ""),
+        body=Markup(article.body or ""),
+        author=article.author or None,
+        image=article.image or None,
+        topics=topics,
+        read_more=f"Read more at {article.source}" if article.source else "Read more",
+    )
+
+
+def unsubscribe_url(config: Config) -> str | None:
+    """The unsubscribe URL with the token as TOKEN_MARK, or None."""
+    if not config.unsubscribe_url:
+        return None
+    return config.unsubscribe_url.replace("{token}", TOKEN_MARK)
+
+
+def unsubscribe_mailto(config: Config) -> str | None:
+    """The unsubscribe address as a mailto: URL with the token as TOKEN_MARK, or None."""
+    value = (config.unsubscribe_mailto or "").strip()
+    if not value:
+        return None
+    if not value.lower().startswith("mailto:"):
+        value = "mailto:" + value
+    return value.replace("{token}", TOKEN_MARK)
+
+
+def sender_parts(config: Config) -> tuple[str, str]:
+    """(display name, address) of the configured sender."""
+    name, address = parseaddr(config.sender)
+    return name, address
+
+
+def subject_variables(issue: Issue, digest: Digest, items: list[Item]) -> dict:
+    """The variables of the subject and preheader templates."""
+    return {
+        "title": digest.title,
+        "date": date_with_weekday(issue.issue_date),
+        "digest": digest.name,
+        "count": len(items),
+        "top": items[0].title if items else "",
+    }
+
+
+def render_subject(env, issue: Issue, digest: Digest, items: list[Item], config: Config) -> str:
+    """The Subject header: digest.subject rendered as plain text; one non-empty line or ComposeError."""
+    where = f"digests.{digest.name}.subject"
+    subject = render_string(env, digest.subject, subject_variables(issue, digest, items), config, where)
+    if "\r" in subject or "\n" in subject:
+        # A header may not hold a line break: it would end the header (header injection).
+        raise ComposeError("the subject renders to more than one line", where=f"{config.path}: {where}",
+                           hint="remove line breaks from the subject template")
+    subject = " ".join(subject.split())
+    if not subject:
+        raise ComposeError("the subject renders empty", where=f"{config.path}: {where}",
+                           hint='e.g. subject = "{{ title }}: {{ top }}"')
+    return subject
+
+
+def render_preheader(env, issue: Issue, digest: Digest, items: list[Item], config: Config) -> str:
+    """The inbox preview line: digest.preheader, else the first lede, else the headlines."""
+    if digest.preheader.strip():
+        where = f"digests.{digest.name}.preheader"
+        text = render_string(env, digest.preheader, subject_variables(issue, digest, items), config, where)
+        return " ".join(text.split())
+    if items:
+        lede = textmod.html_to_text(str(items[0].lede))
+        if lede:
+            return cut(lede, PREHEADER_LENGTH)
+    return " · ".join(item.title for item in items[:3])
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most about `limit` characters, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit + 1]
+    head = head.rsplit(" ", 1)[0] if " " in head else text[:limit]
+    return head.rstrip(" ,;:.-–—") + "…"
+
+
+def build_context(issue: Issue, digest: Digest, config: Config, plain_env) -> dict:
+    """The whole template context of one issue (see the module docstring)."""
+    items = [make_item(article, digest, config) for article in issue.articles]
+    sender_name, sender_address = sender_parts(config)
+    return {
+        "newsletter": {
+            "title": config.title,
+            "site_url": config.site_url,
+            "address": config.address,
+            "language": config.language,
+            "sender_name": sender_name,
+            "sender_address": sender_address,
+        },
+        "digest": {"name": digest.name, "title": digest.title},
+        "issue": {
+            "key": issue.key,
+            "date": issue.issue_date,
+            "date_long": date_with_weekday(issue.issue_date),
+            "count": len(items),
+        },
+        "items": items,
+        "subject": render_subject(plain_env, issue, digest, items, config),
+        "preheader": render_preheader(plain_env, issue, digest, items, config),
+        "unsubscribe_url": unsubscribe_url(config),
+        "unsubscribe_mailto": unsubscribe_mailto(config),
+    }
