@@ -1,0 +1,264 @@
+"""APScheduler wiring: one trigger per digest, its run times, the stored jobs, and one scheduler per database.
+
+APScheduler is imported inside the functions: it is slow to import, and `newsletter --help`
+and every command but `schedule` must not pay for it.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from newsletter.config import Config, Digest
+from newsletter.errors import ConfigError, NewsletterError
+
+log = logging.getLogger(__name__)
+
+JOB_TABLE = "apscheduler_jobs"
+JOB_FUNC = "newsletter.pipeline.run:run_digest"  # by name: the job store keeps text, never a pickled function
+JOB_PREFIX = "digest:"
+# "every" intervals count from local midnight of this day, so "every 6h" fires at 00, 06, 12, 18
+# (in the zone's offset of that day) whenever the scheduler was started, and a restart keeps the times.
+INTERVAL_ANCHOR = datetime(2000, 1, 1)
+# A run starts within misfire_grace of its time (else APScheduler skips it); this covers the
+# moment between APScheduler's check and the job reading the clock.
+LOOKBACK_SLACK = timedelta(minutes=1)
+MISSED_COUNT_LIMIT = 10_000
+
+
+def clock() -> datetime:
+    """The current time, aware; tests monkeypatch this to fix the clock of `schedule list` and the scheduler."""
+    return datetime.now(timezone.utc)
+
+
+def job_id(digest_name: str) -> str:
+    return JOB_PREFIX + digest_name
+
+
+def trigger_for(digest: Digest):
+    """The APScheduler trigger of a digest's cadence, in its time zone; None without a cadence."""
+    cadence, tz = digest.cadence, digest.timezone
+    if cadence is None:
+        return None
+    if cadence.every is not None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        return IntervalTrigger(seconds=int(cadence.every.total_seconds()),
+                               start_date=INTERVAL_ANCHOR.replace(tzinfo=tz), timezone=tz)
+    from apscheduler.triggers.cron import CronTrigger
+
+    minute, hour, day, month, weekdays = cadence.cron
+
+    def cron(days: str, dow: str):
+        # Day names only (config.py spells them out): in APScheduler 3, day 0 is Monday, in cron Sunday.
+        return CronTrigger(minute=minute, hour=hour, day=days, month=month, day_of_week=dow, timezone=tz)
+
+    if not day.startswith("*") and weekdays != "*":
+        # Cron runs when either day field matches; APScheduler's CronTrigger wants both to match.
+        from apscheduler.triggers.combining import OrTrigger
+
+        return OrTrigger([cron(day, "*"), cron("*", weekdays)])
+    return cron(day, weekdays)
+
+
+def fire_times(trigger, start: datetime, end: datetime, limit: int = MISSED_COUNT_LIMIT) -> list[datetime]:
+    """The trigger's fire times in [start, end], at most `limit` of them."""
+    out: list[datetime] = []
+    moment = trigger.get_next_fire_time(None, start)
+    while moment is not None and moment <= end and len(out) < limit:
+        out.append(moment)
+        moment = trigger.get_next_fire_time(moment, moment)
+    return out
+
+
+def next_runs(digest: Digest, now: datetime, n: int = 3) -> list[datetime]:
+    """The digest's next `n` run times at or after `now`, in its time zone; [] without a cadence."""
+    trigger = trigger_for(digest)
+    if trigger is None:
+        return []
+    out: list[datetime] = []
+    moment = trigger.get_next_fire_time(None, now)
+    while moment is not None and len(out) < n:
+        out.append(_normal(moment, digest))
+        moment = trigger.get_next_fire_time(moment, moment)
+    return out
+
+
+def latest_run(digest: Digest, now: datetime) -> datetime | None:
+    """The digest's latest fire time at or before `now` within its misfire grace: the run a job is doing."""
+    trigger = trigger_for(digest)
+    if trigger is None:
+        return None
+    since = now - digest.misfire_grace - LOOKBACK_SLACK
+    if digest.cadence.every is not None:
+        since = max(since, now - digest.cadence.every)  # one interval back holds exactly one fire time
+    found = fire_times(trigger, since, now)
+    return _normal(found[-1], digest) if found else None
+
+
+def _normal(moment: datetime, digest: Digest) -> datetime:
+    """A fire time as the wall-clock time it happens at: a time in a spring-forward gap comes back
+    from APScheduler with the offset before the change. Via UTC, as astimezone() to the same zone is a no-op."""
+    return moment.astimezone(timezone.utc).astimezone(digest.timezone)
+
+
+# -- one scheduler per database ----------------------------------------------
+
+def database_label(url: str) -> str:
+    """The database for messages: the SQLite file path, else the URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return parsed.database
+    return parsed.render_as_string(hide_password=True)
+
+
+def lock_path(config: Config) -> Path:
+    """Beside a SQLite file `<db>.scheduler.lock`; for other databases, in the config folder, named by URL hash."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(config.database)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return Path(parsed.database + ".scheduler.lock")
+    digest = hashlib.sha256(config.database.encode("utf-8")).hexdigest()[:16]
+    return config.root / f".newsletter-scheduler-{digest}.lock"
+
+
+class SchedulerLock:
+    """An exclusive flock on a lock file: the kernel drops it when the process ends, even by kill -9."""
+
+    def __init__(self, path: Path, label: str):
+        self.path, self.label = path, label
+        self.fd: int | None = None
+
+    @classmethod
+    def for_config(cls, config: Config) -> "SchedulerLock":
+        return cls(lock_path(config), database_label(config.database))
+
+    def acquire(self) -> "SchedulerLock":
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise NewsletterError(f"cannot create the scheduler lock file: {exc.strerror}", where=str(self.path),
+                                  hint="the folder of the database must be writable") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise NewsletterError(f"a scheduler (pid {holder}) is already running on {self.label}",
+                                      hint="stop it first: only one scheduler may use a database") from None
+            raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
+        # The file is never deleted: unlinking a lock file lets two processes lock two different files.
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the last descriptor drops the lock
+            self.fd = None
+
+    def __enter__(self) -> "SchedulerLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# -- the scheduler ------------------------------------------------------------
+
+def _job_engine(url: str):
+    import sqlalchemy as sa
+
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
+        # The job thread writes the same file; wait for its lock instead of failing at once.
+        return sa.create_engine(url, connect_args={"timeout": 30})
+    return sa.create_engine(url)
+
+
+def make_scheduler(config: Config, *, scheduler_class=None, now: datetime | None = None):
+    """A scheduler (BlockingScheduler by default) whose job store holds one job per digest with a cadence.
+
+    Jobs are keyed `digest:<name>` and replaced from the config; jobs of digests that are gone
+    or have no cadence are removed. A job whose trigger is unchanged keeps its stored next run
+    time, so runs missed while no scheduler was running are made up (coalesced into one).
+    """
+    from apscheduler.events import EVENT_JOB_MISSED
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    if scheduler_class is None:
+        from apscheduler.schedulers.blocking import BlockingScheduler as scheduler_class
+    now = now or clock()
+    store = SQLAlchemyJobStore(engine=_job_engine(config.database), tablename=JOB_TABLE)
+    # job_defaults: APScheduler's default grace of 1 s would skip any run that starts late.
+    scheduler = scheduler_class(jobstores={"default": store}, timezone=timezone.utc,
+                                job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600})
+    store.start(scheduler, "default")  # opened now, so the stored jobs are read before the scheduler starts
+    stored = {job.id: job for job in store.get_all_jobs()}
+    wanted = set()
+    for digest in config.digests.values():
+        trigger = trigger_for(digest)
+        if trigger is None:
+            continue
+        jid = job_id(digest.name)
+        wanted.add(jid)
+        scheduler.add_job(JOB_FUNC, trigger, args=[str(config.path), digest.name], id=jid,
+                          name=f"digest {digest.name}", replace_existing=True, coalesce=True, max_instances=1,
+                          misfire_grace_time=int(digest.misfire_grace.total_seconds()),
+                          next_run_time=_next_run_time(digest, trigger, stored.get(jid), now))
+    for jid in sorted(set(stored) - wanted):
+        store.remove_job(jid)
+        log.info("removed the job of %s: no such digest with a cadence in %s", jid, config.path)
+    if not wanted:
+        raise ConfigError("no digest has a cadence: there is nothing to schedule", where=str(config.path),
+                          hint='add e.g. cadence = "0 7 * * mon-fri" to a [digests.NAME] table')
+    scheduler.add_listener(_missed_listener(config), EVENT_JOB_MISSED)
+    return scheduler
+
+
+def _next_run_time(digest: Digest, trigger, stored_job, now: datetime) -> datetime:
+    """The stored next run time when the trigger is unchanged (so missed runs are made up), else the next one."""
+    kept = getattr(stored_job, "next_run_time", None)
+    # repr holds every field, the zone and (for intervals) the fixed anchor: equal repr, equal run times.
+    if kept is None or repr(stored_job.trigger) != repr(trigger):
+        return trigger.get_next_fire_time(None, now)
+    if kept > now:
+        return kept
+    missed = fire_times(trigger, kept, now)
+    if len(missed) > 1:
+        # Coalescing drops all but the latest without a word; say which runs will never happen.
+        earlier = missed[:-1]
+        if len(missed) >= MISSED_COUNT_LIMIT:  # counting stopped: APScheduler finds the true latest itself
+            what, latest = f"{len(earlier)}+ earlier runs (from {_local(earlier[0], digest)})", "the latest run"
+        else:
+            span = _local(earlier[0], digest) + (f" to {_local(earlier[-1], digest)}" if len(earlier) > 1 else "")
+            what = f"{len(earlier)} earlier run{'s' if len(earlier) > 1 else ''} ({span})"
+            latest = f"the latest ({_local(missed[-1], digest)})"
+        log.warning("digest %s: %s passed while no scheduler was running; missed runs are coalesced, so only %s "
+                    "is made up, if within misfire_grace %s", digest.name, what, latest, digest.misfire_grace)
+    return missed[-1] if missed else trigger.get_next_fire_time(None, now)
+
+
+def _local(moment: datetime, digest: Digest) -> str:
+    return _normal(moment, digest).isoformat()
+
+
+def _missed_listener(config: Config):
+    def on_missed(event) -> None:
+        name = event.job_id.removeprefix(JOB_PREFIX)
+        digest = config.digests.get(name)
+        when = event.scheduled_run_time
+        late = datetime.now(timezone.utc) - when  # APScheduler measures against the real clock too
+        log.warning("digest %s: the run of %s was missed by %s, more than misfire_grace %s; it is not made up",
+                    name, _local(when, digest) if digest else when.isoformat(), str(late).split(".")[0],
+                    digest.misfire_grace if digest else "?")
+    return on_missed

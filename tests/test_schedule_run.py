@@ -1,0 +1,279 @@
+"""The scheduled job, called directly with a fixed scheduled time: outbox, SMTP, idempotency, failures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter.config import load_config
+from newsletter.pipeline import open_store
+from newsletter.pipeline import run as runs
+from newsletter.pipeline.run import resume_interrupted, run_digest
+from newsletter.pipeline.subscribers import add_subscriber
+from tests.conftest import REPO, write_markdown
+from tests.smtpd import Recorder, _free_port, smtp_server, smtp_tls, start_smtp  # noqa: F401  (fixtures)
+
+UTC = timezone.utc
+THURSDAY_7 = datetime(2024, 10, 10, 7, 0, tzinfo=UTC)
+FRIDAY_7 = datetime(2024, 10, 11, 7, 0, tzinfo=UTC)
+
+
+def make_project(tmp_path: Path, *, cadence: str = "0 7 * * mon-fri", delivery: str = "outbox", window: str = "2d",
+                 newsletter: str = "", digest: str = "", smtp: dict | None = None, zone: str = "UTC") -> Path:
+    """A project folder with an empty articles/ source; returns its newsletter.toml."""
+    root = tmp_path / "project"
+    (root / "articles").mkdir(parents=True, exist_ok=True)
+    text = (f'[newsletter]\ntitle = "Editors\' Picks"\nfrom = "Editors <editors@example.org>"\n'
+            f'timezone = "{zone}"\n{newsletter}\n\n[[sources]]\npath = "articles"\n\n'
+            f'[digests.daily]\nwindow = "{window}"\ncadence = "{cadence}"\ndelivery = "{delivery}"\n{digest}\n')
+    if smtp is not None:
+        text += "\n[smtp]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in smtp.items())
+    path = root / "newsletter.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def article(config: Path, slug: str, title: str, date: str, topics=("Iran",)) -> None:
+    write_markdown(config.parent / "articles", f"{slug}.md", title, date=date, topics=topics)
+
+
+def outbox(config: Path, key: str) -> Path:
+    return config.parent / "outbox" / "daily" / key
+
+
+def issue(config: Path, key: str):
+    with open_store(load_config(config)) as store:
+        return store.get_issue("daily", key)
+
+
+def run_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "newsletter.pipeline.run"]
+
+
+@pytest.fixture(autouse=True)
+def _logs(caplog):
+    caplog.set_level(logging.INFO, logger="newsletter")
+    runs.STOP.clear()
+    yield
+    runs.STOP.clear()
+
+
+# -- outbox -------------------------------------------------------------------
+
+def test_outbox_runs_carry_only_new_articles(tmp_path, caplog):
+    config = make_project(tmp_path)
+    article(config, "a", "Thursday Piece", "2024-10-10")
+    first = run_digest(str(config), "daily", THURSDAY_7)
+    assert (first.status, first.key, first.articles) == ("built", "2024-10-10", 1)
+    article(config, "b", "Friday Piece", "2024-10-11")
+    second = run_digest(str(config), "daily", FRIDAY_7)
+    assert (second.status, second.key, second.articles) == ("built", "2024-10-11", 1)
+    # The two-day window covers Thursday too, but Thursday's piece went out in Thursday's issue.
+    text = (outbox(config, "2024-10-11") / "message.txt").read_text()
+    assert "Friday Piece" in text and "Thursday Piece" not in text
+    files = sorted(p.name for p in outbox(config, "2024-10-11").iterdir())
+    assert files == ["index.html", "message.eml", "message.txt"]
+    assert run_lines(caplog) == [
+        f"digest daily issue 2024-10-10: 1 article, built: written to {outbox(config, '2024-10-10')}",
+        f"digest daily issue 2024-10-11: 1 article, built: written to {outbox(config, '2024-10-11')}",
+    ]
+
+
+def test_a_second_run_of_the_same_issue_builds_nothing_also_in_a_new_process(tmp_path, caplog):
+    config = make_project(tmp_path)
+    article(config, "a", "Thursday Piece", "2024-10-10")
+    assert run_digest(str(config), "daily", THURSDAY_7).status == "built"
+    eml = outbox(config, "2024-10-10") / "message.eml"
+    before = (eml.stat().st_mtime_ns, eml.read_bytes())
+    article(config, "late", "Late Thursday Piece", "2024-10-10")
+    again = run_digest(str(config), "daily", THURSDAY_7 + timedelta(minutes=5))
+    assert again.status == "already" and "already built" in run_lines(caplog)[-1]
+    assert (eml.stat().st_mtime_ns, eml.read_bytes()) == before
+    code = ("import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout); "
+            "from newsletter.pipeline.run import run_digest; "
+            f"print(run_digest({str(config)!r}, 'daily', '2024-10-10T07:00:00+00:00').status)")
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert fresh.stdout.strip().endswith("already") and "already built" in fresh.stdout
+    assert [a.title for a in issue(config, "2024-10-10").articles] == ["Thursday Piece"]
+
+
+def test_nothing_new_makes_no_issue_unless_send_empty(tmp_path, caplog):
+    config = make_project(tmp_path)
+    skipped = run_digest(str(config), "daily", FRIDAY_7)
+    assert skipped.status == "skipped" and "no new articles" in skipped.detail
+    assert issue(config, "2024-10-11") is None and not outbox(config, "2024-10-11").exists()
+    assert "skipped: no new articles" in run_lines(caplog)[-1]
+    empty = make_project(tmp_path / "empty", digest="send_empty = true")
+    built = run_digest(str(empty), "daily", FRIDAY_7)
+    assert built.status == "built" and (outbox(empty, "2024-10-11") / "message.eml").is_file()
+
+
+def test_sub_day_cadence_makes_one_issue_per_run(tmp_path):
+    config = make_project(tmp_path, cadence="every 6h", window="6h")
+    article(config, "early", "Early Piece", "2024-10-11T05:00:00Z")
+    article(config, "noon", "Late Morning Piece", "2024-10-11T10:00:00Z")
+    six = run_digest(str(config), "daily", datetime(2024, 10, 11, 6, tzinfo=UTC))
+    noon = run_digest(str(config), "daily", datetime(2024, 10, 11, 12, tzinfo=UTC))
+    assert (six.key, noon.key) == ("2024-10-11T060000", "2024-10-11T120000")
+    assert [a.title for a in issue(config, six.key).articles] == ["Early Piece"]
+    assert [a.title for a in issue(config, noon.key).articles] == ["Late Morning Piece"]
+
+
+def test_without_a_time_the_job_takes_the_latest_fire_time_of_its_trigger(tmp_path):
+    config = make_project(tmp_path, cadence="every 6h", window="6h")
+    article(config, "noon", "Late Morning Piece", "2024-10-11T10:00:00Z")
+    # The job starts a moment after its 12:00 fire time; the issue is keyed by 12:00, not the clock.
+    late = run_digest(str(config), "daily", now=datetime(2024, 10, 11, 12, 0, 2, 500000, tzinfo=UTC))
+    assert late.key == "2024-10-11T120000" and late.status == "built"
+    daily = make_project(tmp_path / "d")
+    article(daily, "a", "Friday Piece", "2024-10-11")
+    assert run_digest(str(daily), "daily", now=FRIDAY_7 + timedelta(minutes=50)).key == "2024-10-11"
+
+
+def test_the_repeated_hour_of_a_fall_back_builds_one_issue(tmp_path):
+    config = make_project(tmp_path, cadence="30 1 * * *", zone="Europe/London", window="1d")
+    article(config, "a", "Sunday Piece", "2024-10-27")
+    london = ZoneInfo("Europe/London")
+    first = run_digest(str(config), "daily", datetime(2024, 10, 27, 1, 30, tzinfo=london))           # BST
+    second = run_digest(str(config), "daily", datetime(2024, 10, 27, 1, 30, fold=1, tzinfo=london))  # GMT
+    assert (first.status, second.status) == ("built", "already") and first.key == second.key == "2024-10-27"
+
+
+# -- SMTP ---------------------------------------------------------------------
+
+EVERYONE = ["ada@example.org", "bob@example.org", "cy@example.org"]
+
+
+def smtp_project(tmp_path: Path, port: int, **extra) -> Path:
+    settings = {"host": "127.0.0.1", "port": port, "security": "none", "retries": 0, "timeout": 5, **extra}
+    config = make_project(tmp_path, delivery="smtp", smtp=settings)
+    article(config, "a", "Friday Piece", "2024-10-11")
+    loaded = load_config(config)
+    for who in EVERYONE:
+        add_subscriber(loaded, who, name=None, digests=[], topics=[])
+    return config
+
+
+def test_smtp_run_sends_once_even_after_a_restart(tmp_path, smtp_server, caplog):
+    config = smtp_project(tmp_path, smtp_server.port)
+    first = run_digest(str(config), "daily", FRIDAY_7)
+    assert first.status == "sent" and "sent to 3" in first.detail and first.articles == 1
+    assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == EVERYONE
+    assert b"Friday Piece" in smtp_server.messages[0].data
+    second = run_digest(str(config), "daily", FRIDAY_7)
+    assert second.status == "already" and "fully sent" in second.detail
+    code = ("from newsletter.pipeline.run import run_digest; "
+            f"print(run_digest({str(config)!r}, 'daily', '2024-10-11T07:00:00+00:00').status)")
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert fresh.stdout.strip() == "already"
+    assert len(smtp_server.messages) == 3
+    assert "1 article, sent: sent to 3, 0 skipped, 0 failed" in run_lines(caplog)[0]
+
+
+def test_smtp_down_is_logged_recorded_and_resumed_later(tmp_path, start_smtp, caplog):
+    port = _free_port()  # nothing listens there
+    config = smtp_project(tmp_path, port)
+    down = run_digest(str(config), "daily", FRIDAY_7)  # must not raise
+    assert down.status == "failed" and "cannot connect to the SMTP server" in down.detail
+    failure = [r for r in caplog.records if r.name == "newsletter.pipeline.run" and r.levelno == logging.ERROR]
+    assert len(failure) == 1 and "recorded on the issue" in failure[0].getMessage()
+    assert "cannot connect" in issue(config, "2024-10-11").error
+    # The server comes back; on its next start the scheduler finishes the issue that is still queued.
+    server = start_smtp()
+    text = config.read_text().replace(f"port = {port}", f"port = {server.port}")
+    config.write_text(text)
+    resumed = resume_interrupted(load_config(config))
+    assert [o.status for o in resumed] == ["resumed"] and len(server.messages) == 3
+    assert issue(config, "2024-10-11").error is None  # it went out in the end
+    assert resume_interrupted(load_config(config)) == []
+
+
+def test_a_stopped_send_resumes_on_the_next_start_only_within_the_grace(tmp_path, smtp_server, caplog):
+    config = smtp_project(tmp_path, smtp_server.port)
+    runs.STOP.set()  # SIGTERM arrived before the first message
+    stopped = run_digest(str(config), "daily", FRIDAY_7)
+    assert stopped.status == "interrupted" and "3 not sent yet" in stopped.detail and not smtp_server.messages
+    runs.STOP.clear()
+    made = issue(config, "2024-10-11").created
+    assert resume_interrupted(load_config(config), now=made + timedelta(hours=2)) == []
+    assert "too old to resume" in caplog.text
+    assert "newsletter send daily --subscribers --yes --date 2024-10-11" in caplog.text
+    assert not smtp_server.messages
+    resumed = resume_interrupted(load_config(config), now=made + timedelta(minutes=10))
+    assert [o.status for o in resumed] == ["resumed"] and len(smtp_server.messages) == 3
+
+
+def test_stop_during_a_send_finishes_the_current_message(tmp_path, start_smtp):
+    # The server sets STOP while it holds the first message, before it answers: as SIGTERM would.
+    server = start_smtp(Recorder(on_message=lambda recorder: recorder.count == 1 and runs.STOP.set()))
+    config = smtp_project(tmp_path, server.port)
+    stopped = run_digest(str(config), "daily", FRIDAY_7)
+    assert stopped.status == "interrupted" and "sent to 1," in stopped.detail and "2 not sent yet" in stopped.detail
+    assert len(server.messages) == 1
+    runs.STOP.clear()
+    assert [o.status for o in resume_interrupted(load_config(config))] == ["resumed"]
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == EVERYONE
+
+
+def test_an_smtp_digest_without_subscribers_says_so(tmp_path, smtp_server, caplog):
+    config = make_project(tmp_path, delivery="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.port,
+                                                           "security": "none"})
+    article(config, "a", "Friday Piece", "2024-10-11")
+    outcome = run_digest(str(config), "daily", FRIDAY_7)
+    assert outcome.status == "sent" and "no active subscribers" in outcome.detail and not smtp_server.messages
+
+
+# -- failures -----------------------------------------------------------------
+
+def test_a_broken_theme_is_logged_and_recorded_when_the_issue_exists(tmp_path, caplog):
+    config = make_project(tmp_path, newsletter='templates = "theme"')
+    theme = config.parent / "theme"
+    theme.mkdir()
+    broken = theme / "email.html.j2"
+    broken.write_text("{% if %}<p>oops</p>\n", encoding="utf-8")
+    article(config, "a", "Friday Piece", "2024-10-11")
+    failed = run_digest(str(config), "daily", FRIDAY_7)  # must not raise
+    assert failed.status == "failed" and "email.html.j2" in failed.detail
+    assert "not recorded: no issue yet" in failed.detail and issue(config, "2024-10-11") is None
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "digest daily issue 2024-10-11: failed" in errors[0].getMessage()
+    # Recorded but not on disk (a crash between the two): the next run rebuilds, and its error is kept.
+    broken.write_text((REPO / "templates" / "email.html.j2").read_text(encoding="utf-8"), encoding="utf-8")
+    os.utime(broken, (1_700_000_000, 1_700_000_000))  # a new mtime, so Jinja reloads it
+    assert run_digest(str(config), "daily", FRIDAY_7).status == "built"
+    for f in outbox(config, "2024-10-11").iterdir():
+        f.unlink()
+    broken.write_text("{% for %}\n", encoding="utf-8")
+    os.utime(broken, (1_700_000_100, 1_700_000_100))
+    again = run_digest(str(config), "daily", FRIDAY_7)
+    assert again.status == "failed" and "recorded on the issue" in again.detail
+    assert "email.html.j2" in issue(config, "2024-10-11").error
+
+
+def test_an_unexpected_error_is_logged_with_its_traceback_and_not_raised(tmp_path, caplog, monkeypatch):
+    config = make_project(tmp_path)
+    article(config, "a", "Friday Piece", "2024-10-11")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(runs, "build_slot", boom)
+    outcome = run_digest(str(config), "daily", FRIDAY_7)
+    assert outcome.status == "failed" and "RuntimeError: disk on fire" in outcome.detail
+    assert any(r.exc_info for r in caplog.records) and "Traceback" in caplog.text
+
+
+def test_config_problems_at_run_time_are_logged_not_raised(tmp_path, caplog):
+    config = make_project(tmp_path)
+    assert run_digest(str(config), "weekly", FRIDAY_7).status == "failed"
+    config.write_text(config.read_text() + "\nbogus = 1\n")
+    assert run_digest(str(config), "daily", FRIDAY_7).status == "failed"
+    assert "no digest named 'weekly'" in caplog.text and "unknown key 'bogus'" in caplog.text
