@@ -28,7 +28,7 @@ def make_article(n: int = 1, *, published: datetime | None = None, topics=("Iran
 
 
 def write_config(root: Path, body: str = "", *, digests: str | None = None) -> Path:
-    """A newsletter.toml in `root` with a sqlite store, an outbox and an articles/ source."""
+    """A newsletter.toml in `root` with a sqlite store, an outbox and an articles/ source; `body` adds keys/tables."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "articles").mkdir(exist_ok=True)
     if digests is None:
@@ -39,15 +39,16 @@ def write_config(root: Path, body: str = "", *, digests: str | None = None) -> P
             max_articles = 10
             cadence = "0 7 * * mon-fri"
         """)
+    # `body` goes right after the [newsletter] keys: plain keys extend [newsletter], tables start anew.
     text = textwrap.dedent("""
         [newsletter]
         title = "Editors' Picks"
         from = "Editors <editors@example.org>"
         timezone = "UTC"
-
+    """) + textwrap.dedent(body) + textwrap.dedent("""
         [[sources]]
         path = "articles"
-    """) + textwrap.dedent(body) + digests
+    """) + digests
     path = root / "newsletter.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -188,6 +188,9 @@ def test_build_the_sample_digest(tmp_path: Path):
     assert not list(folder.glob(".*.tmp"))  # no temporary file left behind
     listed = json.loads(run("--config", config, "issues", "--json").stdout)
     assert [(i["key"], i["articles"]) for i in listed] == [("2024-10-11", 2)]
+    # An outbox digest's issue is not waiting for subscribers added later.
+    assert run("--config", config, "subscribers", "add", "ada@example.org").exit_code == 0
+    assert json.loads(run("--config", config, "issues", "--json").stdout)[0]["pending"] == 0
 
 
 def test_build_rebuilds_the_same_articles_and_force_repicks(tmp_path: Path):

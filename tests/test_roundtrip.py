@@ -110,3 +110,15 @@ def test_generated_digests_round_trip(tmp_path: Path, items, tz):
     assert len(back) == len(items)
     for original, again in zip(items, back):
         assert_same(original, again, ZoneInfo(tz))
+
+
+def test_an_item_without_quotes_keeps_none_when_others_are_indented(tmp_path: Path):
+    config = config_for(tmp_path)
+    quoted = Article(id="a", title="With a quotation", source="Desk", lede="<p>He writes:</p>",
+                     body="<blockquote><p>Quoted words.</p></blockquote>",
+                     published=datetime(2024, 10, 11, 9, tzinfo=timezone.utc))
+    plain = Article(id="b", title="Without one", source="Desk", lede="<p>Three things to note:</p>",
+                    body="<p>First, the editor's own words.</p>", published=datetime(2024, 10, 11, 8, tzinfo=timezone.utc))
+    back = round_trip([quoted, plain], config)
+    assert "<blockquote>" in back[0].body
+    assert back[1].body == "" and "First, the editor" in back[1].lede  # all editor's text

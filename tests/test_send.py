@@ -224,6 +224,22 @@ class Holding(Recorder):
         return await super().handle_DATA(server, session, envelope)
 
 
+@pytest.fixture
+def send_process():
+    """Starts `newsletter send --subscribers` in a child process; never leaves one running."""
+    started = []
+
+    def start(config: Path) -> subprocess.Popen:
+        started.append(_send_process(config))
+        return started[-1]
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
 def _send_process(config: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(config), "send", "--subscribers",
@@ -241,12 +257,12 @@ def _many_subscribers(config: Path, n: int) -> list[str]:
 
 
 @pytest.mark.slow
-def test_sigkill_midway_then_rerun_delivers_exactly_once(tmp_path: Path):
+def test_sigkill_midway_then_rerun_delivers_exactly_once(tmp_path: Path, send_process):
     handler = Holding(hold_at=200, store_held=False)
     with serve(handler) as server:
         config = project(tmp_path, server)
         addresses = _many_subscribers(config, 500)
-        proc = _send_process(config)
+        proc = send_process(config)
         assert handler.arrived.wait(60), proc.communicate(timeout=5)
         proc.send_signal(signal.SIGKILL)  # while the 200th message waits for its reply
         proc.wait(10)
@@ -260,12 +276,12 @@ def test_sigkill_midway_then_rerun_delivers_exactly_once(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_finishes_the_message_in_flight_and_exits_130(tmp_path: Path):
+def test_ctrl_c_finishes_the_message_in_flight_and_exits_130(tmp_path: Path, send_process):
     handler = Holding(hold_at=50, store_held=True)
     with serve(handler) as server:
         config = project(tmp_path, server)
         addresses = _many_subscribers(config, 120)
-        proc = _send_process(config)
+        proc = send_process(config)
         assert handler.arrived.wait(60)
         proc.send_signal(signal.SIGINT)
         handler.release.set()  # the 50th message is accepted after the interrupt

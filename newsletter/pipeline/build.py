@@ -53,24 +53,45 @@ def issue_articles(store: Store, digest: Digest, slot: IssueSlot, force: bool = 
     return select_articles(store, digest, slot), False
 
 
+@dataclass(frozen=True)
+class Draft:
+    """An issue about to be written: its articles (recorded, or freshly picked), and why it may be empty."""
+
+    issue: Issue
+    recorded: bool
+    skip_reason: str | None  # set when build would write nothing
+
+
+def draft_issue(store: Store, digest: Digest, slot: IssueSlot, force: bool = False) -> Draft:
+    """The issue's articles as build would use them, recording nothing."""
+    chosen, recorded = issue_articles(store, digest, slot, force)
+    reason = None
+    if not chosen and not digest.send_empty and not recorded:
+        reason = (f"no new articles for digest {digest.name!r} published between "
+                  f"{slot.start:%Y-%m-%d %H:%M} and {slot.end:%Y-%m-%d %H:%M} {digest.timezone.key}")
+    previous = store.get_issue(digest.name, slot.key)
+    issue = Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(chosen),
+                  message_id=previous.message_id if previous else None)
+    return Draft(issue, recorded, reason)
+
+
+def render_outbox_copy(config: Config, digest: Digest, issue: Issue, now: datetime | None = None):
+    """The outbox copy of an issue: (personal fields left empty, its MIME message)."""
+    filled = compose.personalize(compose.render(issue, digest, config), "")
+    return filled, compose.build_message(filled, config, digest, message_id=issue.message_id, date=now)
+
+
 def build_slot(config: Config, store: Store, digest: Digest, slot: IssueSlot, *, force: bool = False,
                now: datetime | None = None) -> BuildResult:
     """Select (or reuse) the issue's articles, render, record, and write the outbox files."""
     result = BuildResult(digest=digest.name, key=slot.key, issue_date=slot.issue_date)
-    chosen, recorded = issue_articles(store, digest, slot, force)
-    if not chosen and not digest.send_empty and not recorded:
-        result.skipped = True
-        result.reason = (f"no new articles for digest {digest.name!r} published between "
-                         f"{slot.start:%Y-%m-%d %H:%M} and {slot.end:%Y-%m-%d %H:%M} {digest.timezone.key}")
+    draft = draft_issue(store, digest, slot, force)
+    if draft.skip_reason:
+        result.skipped, result.reason = True, draft.skip_reason
         return result
-    previous = store.get_issue(digest.name, slot.key)
-    draft = Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(chosen),
-                  message_id=previous.message_id if previous else None)
-    rendered = compose.render(draft, digest, config)
-    filled = compose.personalize(rendered, "")
-    message = compose.build_message(filled, config, digest, message_id=draft.message_id, date=now)
-    issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in chosen],
-                               rendered.subject, message["Message-ID"])
+    filled, message = render_outbox_copy(config, digest, draft.issue, now)
+    issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in draft.issue.articles],
+                               filled.subject, message["Message-ID"])
     result.subject = issue.subject
     result.articles = [a.id for a in issue.articles]
     result.files = outbox.write_issue(config.outbox, digest.name, slot.key, {

@@ -11,7 +11,7 @@ from pathlib import Path
 from newsletter import compose
 from newsletter.config import Config, Digest, load_config
 from newsletter.model import Issue, Subscriber
-from newsletter.pipeline.build import issue_articles
+from newsletter.pipeline.build import draft_issue, render_outbox_copy
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import ImportReport, sync
 from newsletter.pipeline.send import ALL_TOPICS, variant_of
@@ -123,28 +123,22 @@ def render_issue(config: Config, store: Store, digest_name: str, key: str, varia
     slot = slot_for_key(digest, key)
     if slot is None:
         raise NotFound(f"{key!r} is not an issue date (YYYY-MM-DD) or time (YYYY-MM-DDTHHMMSS)")
-    # The same steps as pipeline.build.build_slot up to the files, so the bytes match
-    # what `newsletter build` writes; record_issue and the outbox are left out.
-    chosen, recorded = issue_articles(store, digest, slot, False)
-    previous = store.get_issue(digest.name, slot.key)
-    draft = Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(chosen),
-                  message_id=previous.message_id if previous else None)
-    found, example = _variants(store.subscribers.list(digest=digest.name, status="active"), draft.articles)
+    # The same draft and rendering as `newsletter build`, so the bytes match what it writes;
+    # only recording the issue and writing the outbox are left out.
+    draft = draft_issue(store, digest, slot)
+    issue = draft.issue
+    found, example = _variants(store.subscribers.list(digest=digest.name, status="active"), issue.articles)
     if variant != ALL_TOPICS:
         if variant not in example:
             raise NotFound(f"no active subscriber of {digest.name!r} has the topic variant {variant!r}")
         # As send renders a variant: the issue's items in the subscriber's topics, nothing else changed.
-        draft = replace(draft, articles=variant_of(example[variant], draft.articles)[1])
-    skipped = None
-    if not chosen and not digest.send_empty and not recorded:
-        skipped = f"no articles published in ({slot.start:%Y-%m-%d %H:%M}, {slot.end:%Y-%m-%d %H:%M}] " \
-                  f"{digest.timezone.key}: `newsletter build` would write nothing"
-    filled = compose.personalize(compose.render(draft, digest, config), "")
-    message = compose.build_message(filled, config, digest, message_id=draft.message_id)
+        issue = replace(issue, articles=variant_of(example[variant], issue.articles)[1])
+    skipped = f"{draft.skip_reason}: `newsletter build` would write nothing" if draft.skip_reason else None
+    filled, message = render_outbox_copy(config, digest, issue)
     headers = tuple((name, str(message[name])) for name in SHOWN_HEADERS if message[name] is not None)
     return PreviewIssue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, subject=filled.subject,
                         preheader=filled.preheader, html=filled.html.encode("utf-8"), text=filled.text.encode("utf-8"),
-                        headers=headers, titles=tuple(a.title for a in draft.articles), recorded=recorded,
+                        headers=headers, titles=tuple(a.title for a in issue.articles), recorded=draft.recorded,
                         skipped=skipped, variant=variant, variants=tuple(found))
 
 

@@ -17,10 +17,10 @@ from newsletter.config import Config, Digest
 from newsletter.deliver.smtp import Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
 from newsletter.model import Article, Issue, Subscriber, slugify
-from newsletter.pipeline.build import build_slot
+from newsletter.pipeline.build import build_slot, draft_issue
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import sync
-from newsletter.select import IssueSlot, select_articles, slot_for_date
+from newsletter.select import IssueSlot, slot_for_date
 from newsletter.store import Store
 from newsletter.store.ledger import FAILED, QUEUED, SENT, SKIPPED, GroupCommit
 from newsletter.tokens import make_token
@@ -100,11 +100,9 @@ def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: Issue
     issue = store.get_issue(digest.name, slot.key)
     if issue is not None:
         return issue, None
-    if not record:
-        picked = select_articles(store, digest, slot)
-        if not picked and not digest.send_empty:
-            return None, f"no new articles for digest {digest.name!r} on {slot.key}"
-        return Issue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, articles=tuple(picked)), None
+    if not record:  # a dry run: what build would pick, recording nothing
+        draft = draft_issue(store, digest, slot)
+        return (None, draft.skip_reason) if draft.skip_reason else (draft.issue, None)
     built = build_slot(config, store, digest, slot, now=now)
     if built.skipped:
         return None, built.reason
@@ -271,7 +269,10 @@ def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSum
         out = []
         for i in issues:
             c = counts.get(i.id)
-            waiting = store.ledger.not_queued(i.id, i.digest)
+            digest = config.digests.get(i.digest)
+            # An outbox digest's issue waits for nobody unless someone has started sending it.
+            mails = c is not None or (digest is not None and digest.delivery == "smtp")
+            waiting = store.ledger.not_queued(i.id, i.digest) if mails else 0
             out.append(IssueSummary(i.digest, i.key, i.issue_date, i.subject, store.issue_size(i.id),
                                     c.sent if c else 0, c.failed if c else 0, c.skipped if c else 0,
                                     (c.queued if c else 0) + waiting, i.error))

@@ -68,6 +68,9 @@ def read_digest(data: bytes, ctx: ReadContext) -> ReadResult:
         raise SourceError("holds no digest items (an item ends with a 'More about:' line)", where=ctx.origin,
                           hint="write each item as title, date, text, 'Read more at <Source>', 'More about: <topics>'")
 
+    # Indentation marks quotations in the text parts newsletter writes; where a document uses
+    # it anywhere, it decides in every item (an item without quotes then has none).
+    by_indent = any(p.indented for seg in segments for p in seg if not p.kind)
     result = ReadResult()
     number = 0
     for seg in segments:
@@ -86,7 +89,7 @@ def read_digest(data: bytes, ctx: ReadContext) -> ReadResult:
                                                  "with 'More about: <Topic>, <Topic>'"))
                 continue
             try:
-                article, stamp = _item(chunk, ended, ctx)
+                article, stamp = _item(chunk, ended, ctx, by_indent)
             except ItemError as exc:
                 result.rejected.append(Rejection(ctx.origin, label, str(exc)))
                 continue
@@ -140,7 +143,7 @@ def _chunks(paras: list[_Para]) -> list[tuple[list[_Para], bool]]:
     return chunks
 
 
-def _item(chunk: list[_Para], ended: bool, ctx: ReadContext) -> tuple[Article, str]:
+def _item(chunk: list[_Para], ended: bool, ctx: ReadContext, by_indent: bool) -> tuple[Article, str]:
     """One item's paragraphs -> (Article, its date as written or "")."""
     head, rest = chunk[0], list(chunk[1:])
     if head.kind:
@@ -172,7 +175,7 @@ def _item(chunk: list[_Para], ended: bool, ctx: ReadContext) -> tuple[Article, s
         raise ItemError(f"has text after its 'Read more' line (line {after[0].line}); "
                         "end each item with a 'More about:' line")
     url = check_url(url)
-    lede, body = _lede_body(text)
+    lede, body = _lede_body(text, by_indent)
     article = Article(id=article_id(url, None, source, title, stamp), title=title, published=published, url=url,
                       source=source, topics=topics, lede=lede, body=body)
     return article, stamp
@@ -194,9 +197,9 @@ def _read_more(para: _Para) -> tuple[str | None, str | None]:
     return source, url
 
 
-def _lede_body(paras: list[_Para]) -> tuple[str, str]:
+def _lede_body(paras: list[_Para], by_indent: bool) -> tuple[str, str]:
     """Editor's text before the first quotation is the lede; the rest, with block quotes, the body."""
-    if any(p.indented for p in paras):
+    if by_indent:
         quoted = [p.indented for p in paras]
     else:
         # A paragraph ending with ":" introduces a quotation that runs until the next such paragraph.
