@@ -11,6 +11,9 @@ import pytest
 from newsletter.config import parse_config
 from newsletter.model import Article
 
+# The real SMTP servers (aiosmtpd, smtp-sink) and their fixtures.
+pytest_plugins = ["tests.smtpd"]
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "data" / "digest" / "sample_two_items.txt"
 

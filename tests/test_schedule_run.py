@@ -19,7 +19,7 @@ from newsletter.pipeline import run as runs
 from newsletter.pipeline.run import resume_interrupted, run_digest
 from newsletter.pipeline.subscribers import add_subscriber
 from tests.conftest import REPO, write_markdown
-from tests.smtpd import Recorder, _free_port, smtp_server, smtp_tls, start_smtp  # noqa: F401  (fixtures)
+from tests.smtpd import Recorder, _free_port
 
 UTC = timezone.utc
 THURSDAY_7 = datetime(2024, 10, 10, 7, 0, tzinfo=UTC)

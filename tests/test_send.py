@@ -23,7 +23,7 @@ from newsletter.pipeline.send import secret_key
 from newsletter.tokens import make_token, read_token
 
 from tests.conftest import REPO, write_markdown
-from tests.smtpd import Recorder, serve, smtp_server, smtp_tls, start_smtp  # noqa: F401  (fixtures)
+from tests.smtpd import Recorder, serve
 
 runner = CliRunner()
 

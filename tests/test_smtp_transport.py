@@ -11,10 +11,7 @@ import pytest
 
 from newsletter.deliver.smtp import BACKOFF_CAP, Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
-from tests.smtpd import (  # noqa: F401  (fixtures are found by name)
-    SMTP_PASSWORD, SMTP_USER, Recorder, TestServer, _free_port, make_tls, smtp_auth_server,
-    smtp_server, smtp_sink, smtp_ssl_server, smtp_starttls_server, smtp_tls, start_smtp,
-)
+from tests.smtpd import SMTP_PASSWORD, SMTP_USER, Recorder, TestServer, _free_port, make_tls
 
 SENDER = "editors@example.org"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
@@ -112,22 +113,33 @@ def _parse_moment(value: Optional[str], option: str, tz, end_of_day: bool = Fals
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
 
-def _progress():
-    """A progress callback drawing a bar on a terminal, or None when output is not a terminal."""
+@contextmanager
+def progress_bar(label: str):
+    """Yields a (done, total) callback drawing a bar on a terminal, or None when stderr is not one."""
     if not sys.stderr.isatty():
-        return None, None
+        yield None
+        return
+    from rich.console import Console
     from rich.progress import Progress
 
-    bar = Progress(transient=True)
-    task = bar.add_task("reading", total=None)
+    bar = Progress(console=Console(stderr=True), transient=True)
+    task = None
 
     def advance(done: int, total: int | None) -> None:
+        nonlocal task
+        if task is None:  # drawn from the first step on, so a confirmation prompt comes first
+            bar.start()
+            task = bar.add_task(label, total=total)
         bar.update(task, completed=done, total=total)
 
-    return bar, advance
+    try:
+        yield advance
+    finally:
+        if task is not None:
+            bar.stop()
 
 
-def _print_report(report, *, err: bool = False) -> None:
+def _print_report(report) -> None:
     for note in report.notes:
         typer.echo(f"note: {note}", err=True)
     for rejection in report.rejected:

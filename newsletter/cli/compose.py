@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
-                                _progress, _sync_lines, _table, app, state)
+                                progress_bar, _sync_lines, _table, app, state)
 
 @app.command()
 def init(
@@ -47,18 +47,9 @@ def import_(
     parsed_day = _parse_day(day)
     config = state.config()
     stdin = sys.stdin.buffer.read() if "-" in inputs else None
-    bar, advance = _progress()
-    if bar:
-        bar.start()
-    try:
+    with progress_bar("reading") as advance:
         report = pipeline.import_into_store(config, inputs, fmt=fmt, day=parsed_day, stdin=stdin, progress=advance)
-    finally:
-        if bar:
-            bar.stop()
-    _print_report(report)
-    typer.echo(report.summary())
-    if report.rejected:
-        raise typer.Exit(EXIT_ERROR)
+    _finish_import(report)
 
 
 @app.command()
@@ -70,19 +61,17 @@ def sync() -> None:
     from newsletter import pipeline
 
     config = state.config()
-    bar, advance = _progress()
-    if bar:
-        bar.start()
-    try:
+    with progress_bar("syncing") as advance:
         report = pipeline.sync_store(config, advance)
-    finally:
-        if bar:
-            bar.stop()
+    _finish_import(report)
+
+
+def _finish_import(report) -> None:
+    """Notes and rejections on stderr, the counts on stdout; exit 1 when anything was rejected."""
     _print_report(report)
     typer.echo(report.summary())
     if report.rejected:
         raise typer.Exit(EXIT_ERROR)
-
 
 
 

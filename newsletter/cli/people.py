@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import EXIT_ERROR, EXIT_INTERRUPTED, AsJson, NoSync, _emit_json, _parse_day, _table, app, state
+from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsJson, NoSync, _emit_json, _parse_day, _table, app,
+                                progress_bar, state)
 
 subscribers_app = typer.Typer(help="Manage subscribers: add, import, list, export, remove, unsubscribe.",
                               no_args_is_help=True)
@@ -189,22 +190,9 @@ def send(
             return True
         return typer.confirm(f"Send '{plan.subject}' to {count} subscribers?", default=False, err=True)
 
-    bar = progress = None
-    if sys.stderr.isatty() and not dry_run:
-        from rich.progress import Progress
-
-        bar = Progress(transient=True)
-        task = bar.add_task("sending", total=None)
-        progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
-    with _stop_on_interrupt() as stop:
-        if bar:
-            bar.start()
-        try:
-            report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
-                                                 progress=progress, stop=stop, sync_first=not no_sync)
-        finally:
-            if bar:
-                bar.stop()
+    with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
+        report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
+                                             progress=progress, stop=stop, sync_first=not no_sync)
     if report.nothing:
         typer.echo(f"nothing sent: {report.nothing}")
         return

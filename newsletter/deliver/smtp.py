@@ -176,6 +176,7 @@ class SmtpTransport:
 
     def _deliver(self, link: _Link, message: Outgoing, run: _Run) -> Result | None:
         attempts, reached = 0, False
+        last = _Transient("not attempted")  # replaced by each failed attempt's cause
         while True:
             attempts += 1
             earlier = reached  # an earlier attempt may have delivered it (see _transaction)

@@ -209,3 +209,13 @@ def decode_text(data: bytes, origin: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ItemError(f"is not UTF-8 text (bad byte at offset {exc.start}); save it as UTF-8") from None
+
+
+def add_article(result, article, dated: bool, ctx, where: str = "") -> None:
+    """Keep an article in a ReadResult; an undated one is marked, and the date it was given is noted."""
+    if not dated:
+        result.undated.add(article.id)
+        item = f"{where} " if where else ""
+        result.notes.append(f"{ctx.origin}: {item}'{article.title}' has no date; "
+                            f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
+    result.articles.append(article)

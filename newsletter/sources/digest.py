@@ -11,7 +11,7 @@ from newsletter.errors import SourceError
 from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
-    ItemError, article_id, check_url, clean_title, day_to_datetime, decode_text, parse_date_text, topics_from,
+    ItemError, add_article, article_id, check_url, clean_title, day_to_datetime, decode_text, parse_date_text, topics_from,
 )
 
 log = logging.getLogger(__name__)
@@ -93,11 +93,7 @@ def read_digest(data: bytes, ctx: ReadContext) -> ReadResult:
             except ItemError as exc:
                 result.rejected.append(Rejection(ctx.origin, label, str(exc)))
                 continue
-            if not stamp:
-                result.undated.add(article.id)
-                result.notes.append(f"{ctx.origin}: item {number} '{article.title}' has no date; "
-                                    f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
-            result.articles.append(article)
+            add_article(result, article, bool(stamp), ctx, f"item {number}")
     log.debug("%s: %d digest items, %d rejected", ctx.origin, len(result.articles), len(result.rejected))
     return result
 

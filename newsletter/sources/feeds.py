@@ -14,7 +14,7 @@ from newsletter.errors import SourceError
 from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
-    ItemError, article_id, check_url, clean_title, sanitize_html, topics_from,
+    ItemError, add_article, article_id, check_url, clean_title, sanitize_html, topics_from,
 )
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ def read_feed(data: bytes, ctx: ReadContext) -> ReadResult:
         except ItemError as exc:
             result.rejected.append(Rejection(ctx.origin, label, str(exc)))
             continue
-        if not dated:
-            result.undated.add(article.id)
-            result.notes.append(f"{ctx.origin}: item {number} '{article.title}' has no date; "
-                                f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
-        result.articles.append(article)
+        add_article(result, article, dated, ctx, f"item {number}")
     log.debug("%s: %d entries, %d rejected", ctx.origin, len(result.articles), len(result.rejected))
     return result
 

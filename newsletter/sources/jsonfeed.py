@@ -11,7 +11,7 @@ from newsletter.errors import SourceError
 from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
-    ItemError, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, sanitize_html,
+    ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, sanitize_html,
     to_utc, topics_from,
 )
 
@@ -38,7 +38,7 @@ def read_jsonfeed(data: bytes, ctx: ReadContext) -> ReadResult:
         except ItemError as exc:
             result.rejected.append(Rejection(ctx.origin, label, str(exc)))
             continue
-        _add(result, article, dated, f"item {number}", ctx)
+        add_article(result, article, dated, ctx, f"item {number}")
     return result
 
 
@@ -96,7 +96,7 @@ def _own(obj, where: str, ctx: ReadContext, result: ReadResult) -> None:
     except ItemError as exc:
         result.rejected.append(Rejection(ctx.origin, label, str(exc)))
         return
-    _add(result, article, dated, where, ctx)
+    add_article(result, article, dated, ctx, where)
 
 
 def _own_article(obj, label: str, ctx: ReadContext, result: ReadResult) -> tuple[Article, bool]:
@@ -165,15 +165,6 @@ def _text(data: bytes, ctx: ReadContext, what: str) -> str:
     if not text.strip():
         raise SourceError("is empty", where=ctx.origin, hint=f"expected {what}")
     return text
-
-
-def _add(result: ReadResult, article: Article, dated: bool, where: str, ctx: ReadContext) -> None:
-    log.debug("%s: %s: read %r", ctx.origin, where, article.title)
-    if not dated:
-        result.undated.add(article.id)
-        result.notes.append(f"{ctx.origin}: {where} '{article.title}' has no date; "
-                            f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
-    result.articles.append(article)
 
 
 def _title(obj: dict):

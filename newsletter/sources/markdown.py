@@ -13,7 +13,7 @@ from newsletter.errors import SourceError
 from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
-    ItemError, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, split_lede,
+    ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, split_lede,
     topics_from,
 )
 
@@ -47,11 +47,7 @@ def read_markdown(data: bytes, ctx: ReadContext) -> ReadResult:
         result.rejected.append(Rejection(ctx.origin, ITEM, str(exc)))
         return result
     log.debug("%s: read %r", ctx.origin, article.title)
-    if not dated:
-        result.undated.add(article.id)
-        result.notes.append(f"{ctx.origin}: '{article.title}' has no date; "
-                            f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
-    result.articles.append(article)
+    add_article(result, article, dated, ctx)
     return result
 
 
