@@ -32,6 +32,14 @@ class Counts:
     queued: int = 0
 
 
+# One statement for a whole batch (executemany): building a statement per row cost a third
+# of the sending time.
+_RECORD = deliveries.update().where(deliveries.c.id == sa.bindparam("r_id")).values(
+    status=sa.bindparam("r_status"), attempts=deliveries.c.attempts + sa.bindparam("r_attempts"),
+    last_error=sa.bindparam("r_error"), message_id=sa.bindparam("r_message_id"),
+    permanent=sa.bindparam("r_permanent"), updated=sa.bindparam("r_updated"))
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -83,10 +91,9 @@ class Ledger:
         """Commit several results in one transaction (one fsync)."""
         now = _now()
         with self.engine.begin() as conn:
-            for r in results:
-                conn.execute(deliveries.update().where(deliveries.c.id == r["delivery_id"]).values(
-                    status=r["status"], attempts=deliveries.c.attempts + r["attempts"], last_error=r["error"],
-                    message_id=r["message_id"], permanent=r["permanent"], updated=now))
+            conn.execute(_RECORD, [dict(r_id=r["delivery_id"], r_status=r["status"], r_attempts=r["attempts"],
+                                        r_error=r["error"], r_message_id=r["message_id"], r_permanent=r["permanent"],
+                                        r_updated=now) for r in results])
 
     def counts(self, issue_ids: Iterable[int] | None = None) -> dict[int, Counts]:
         """Per issue: how many rows are sent, failed, skipped and queued."""
