@@ -8,7 +8,8 @@ from pathlib import Path
 
 from newsletter import compose
 from newsletter.config import load_config
-from newsletter.pipeline.preview import reset_templates, slot_for_key, today_path, watched_paths
+from newsletter.compose import forget_templates
+from newsletter.pipeline.preview import slot_for_key, today_path, watched_paths
 from newsletter.preview.server import is_loopback
 from newsletter.preview.watch import Watcher, snapshot
 from newsletter.resources import data_path
@@ -71,12 +72,12 @@ def test_issue_keys(project: Path):
     assert today_path(load_config(project), None, date(2024, 10, 11)) == "/daily/2024-10-11/"
 
 
-def test_reset_templates_empties_the_compiled_template_cache(project: Path):
+def test_forget_templates_empties_the_compiled_template_cache(project: Path):
     config = load_config(project)
     env = compose.load_theme(config)
     env.get_template("email.html.j2")
     assert len(env.cache) > 0
-    reset_templates(config)
+    forget_templates(config)
     assert len(env.cache) == 0 and len(compose.plain_environment(config).cache) == 0
 
 

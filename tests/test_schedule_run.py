@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -247,15 +246,28 @@ def test_a_broken_theme_is_logged_and_recorded_when_the_issue_exists(tmp_path, c
     assert len(errors) == 1 and "digest daily issue 2024-10-11: failed" in errors[0].getMessage()
     # Recorded but not on disk (a crash between the two): the next run rebuilds, and its error is kept.
     broken.write_text((REPO / "templates" / "email.html.j2").read_text(encoding="utf-8"), encoding="utf-8")
-    os.utime(broken, (1_700_000_000, 1_700_000_000))  # a new mtime, so Jinja reloads it
     assert run_digest(str(config), "daily", FRIDAY_7).status == "built"
     for f in outbox(config, "2024-10-11").iterdir():
         f.unlink()
     broken.write_text("{% for %}\n", encoding="utf-8")
-    os.utime(broken, (1_700_000_100, 1_700_000_100))
     again = run_digest(str(config), "daily", FRIDAY_7)
     assert again.status == "failed" and "recorded on the issue" in again.detail
     assert "email.html.j2" in issue(config, "2024-10-11").error
+
+
+def test_a_theme_file_added_between_runs_is_used_by_the_next_run(tmp_path):
+    config = make_project(tmp_path, newsletter='templates = "theme"', cadence="every 1h", window="1h")
+    (config.parent / "theme").mkdir()
+    article(config, "a", "First Piece", "2024-10-11T06:30:00+00:00")
+    first = run_digest(str(config), "daily", datetime(2024, 10, 11, 7, tzinfo=UTC))
+    assert first.status == "built"
+    footer = (REPO / "templates" / "footer.html.j2").read_text(encoding="utf-8")
+    (config.parent / "theme" / "footer.html.j2").write_text(footer + "<p>OVERRIDDEN FOOTER</p>\n", encoding="utf-8")
+    article(config, "b", "Second Piece", "2024-10-11T07:30:00+00:00")
+    second = run_digest(str(config), "daily", datetime(2024, 10, 11, 8, tzinfo=UTC))
+    assert second.status == "built"
+    assert "OVERRIDDEN FOOTER" not in (outbox(config, "2024-10-11T070000") / "index.html").read_text()
+    assert "OVERRIDDEN FOOTER" in (outbox(config, "2024-10-11T080000") / "index.html").read_text()
 
 
 def test_an_unexpected_error_is_logged_with_its_traceback_and_not_raised(tmp_path, caplog, monkeypatch):

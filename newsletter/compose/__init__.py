@@ -18,6 +18,7 @@ from newsletter.compose.text import normalize
 from newsletter.compose.theme import (
     HTML_TEMPLATE,
     TEXT_TEMPLATE,
+    forget_templates,
     load_theme,
     plain_environment,
     render_template,
@@ -27,7 +28,7 @@ from newsletter.model import Issue, Rendered
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TOKEN_MARK", "build_message", "load_theme", "personalize", "render"]
+__all__ = ["TOKEN_MARK", "build_message", "forget_templates", "load_theme", "personalize", "render"]
 
 
 def render(issue: Issue, digest: Digest, config: Config) -> Rendered:

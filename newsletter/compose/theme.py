@@ -35,6 +35,15 @@ def plain_environment(config: Config) -> jinja2.Environment:
     return _environments(config.templates)[1]
 
 
+def forget_templates(config: Config) -> None:
+    """Forget every compiled template of the config's theme, so the next render reads the files again."""
+    # Jinja's auto_reload compares the mtimes of templates it has loaded; it cannot see a new
+    # override file placed in front of a default one, nor two saves within one mtime tick.
+    for env in _environments(config.templates):
+        if env.cache is not None:
+            env.cache.clear()
+
+
 @functools.lru_cache(maxsize=32)
 def _environments(theme: Path | None) -> tuple[jinja2.Environment, jinja2.Environment]:
     loaders = [jinja2.FileSystemLoader(str(theme))] if theme is not None else []

@@ -92,15 +92,6 @@ def watched_paths(config: Config) -> list[Path]:
     return paths
 
 
-def reset_templates(config: Config) -> None:
-    """Forget every compiled template of the config's theme so the next render reads the files again."""
-    # Jinja's auto_reload compares mtimes, which can miss two saves within the file
-    # system's mtime resolution; an emptied cache cannot.
-    for env in (compose.load_theme(config), compose.plain_environment(config)):
-        if env.cache is not None:
-            env.cache.clear()
-
-
 def _variants(people: list[Subscriber], articles: tuple) -> tuple[list[Variant], dict[str, Subscriber]]:
     """The distinct topic variants of these subscribers ("everyone" first) and one subscriber of each."""
     counts: dict[str, int] = {ALL_TOPICS: 0}
@@ -174,7 +165,7 @@ class PreviewSession:
         self.report = sync(config, self.store) if self.sync_first else None
         if self.report is not None:
             log.info("synced: %s", self.report.summary())
-        reset_templates(config)
+        compose.forget_templates(config)
         self.config = config
 
     def issue(self, digest_name: str, key: str, variant: str = ALL_TOPICS) -> PreviewIssue:
@@ -199,4 +190,4 @@ def today_path(config: Config, digest_name: str | None, day: date | None) -> str
 
 
 __all__ = ["GMAIL_CLIP_BYTES", "DigestIssues", "NotFound", "PreviewIssue", "PreviewSession", "Variant", "digest_issues",
-           "render_issue", "reset_templates", "slot_for_key", "today_path", "watched_paths"]
+           "render_issue", "slot_for_key", "today_path", "watched_paths"]

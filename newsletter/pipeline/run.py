@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from newsletter import compose
 from newsletter.config import Config, Digest, load_config
 from newsletter.deliver.outbox import FILES, issue_dir
 from newsletter.errors import NewsletterError
@@ -53,6 +54,7 @@ def run_digest(config_path: str, digest_name: str, scheduled: datetime | str | N
     trace: BaseException | None = None
     try:
         config = load_config(config_path)  # read on every run: source and theme edits apply at once
+        compose.forget_templates(config)
         digest = config.digest(digest_name)
         when = _scheduled_time(digest, scheduled, now)
         slot = slot_for_run(digest, when)
