@@ -293,3 +293,18 @@ def test_ctrl_c_finishes_the_message_in_flight_and_exits_130(tmp_path: Path, sen
         assert "70 sent" in result.stdout
         counts = handler.by_recipient()
         assert sorted(counts) == addresses and set(counts.values()) == {1}
+
+
+def test_who_unsubscribes_before_a_rerun_is_not_retried(tmp_path: Path, start_smtp):
+    server = start_smtp(Recorder(tempfail_data={"flaky@example.org"}, tempfail_times=1))
+    config = project(tmp_path, server, retries=0)
+    add(config, "ok@example.org")
+    add(config, "flaky@example.org")
+    first = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert first.exit_code == 1 and "1 sent, 0 skipped, 1 failed" in first.stdout
+    assert run("--config", config, "subscribers", "unsubscribe", "flaky@example.org").exit_code == 0
+    rerun = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert "fully sent" in rerun.stdout
+    assert server.handler.by_recipient() == {"ok@example.org": 1}
+    issues = json.loads(run("--config", config, "issues", "--json").stdout)
+    assert [(i["sent"], i["failed"], i["skipped"], i["pending"]) for i in issues] == [(1, 0, 1, 0)]

@@ -22,7 +22,7 @@ from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, slot_for_date
 from newsletter.store import Store
-from newsletter.store.ledger import FAILED, QUEUED, SENT, SKIPPED, GroupCommit
+from newsletter.store.ledger import FAILED, SENT, SKIPPED, Counts, GroupCommit, Pending
 from newsletter.tokens import make_token
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def secret_key(store: Store) -> bytes:
     return bytes.fromhex(kept)
 
 
-def variant_of(subscriber: Subscriber, articles: tuple[Article, ...]) -> tuple[str, tuple[Article, ...]]:
+def variant_of(subscriber: Subscriber | Pending, articles: tuple[Article, ...]) -> tuple[str, tuple[Article, ...]]:
     """A subscriber's topic variant: (its key, the issue's items in their topics), or the whole issue."""
     if not subscriber.topics:
         return ALL_TOPICS, articles
@@ -159,71 +159,70 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
         if issue is None:
             return report
         report.subject = issue.subject
-        people = {s.id: s for s in store.subscribers.list(digest=digest.name, status="active")}
-        known = store.ledger.known(issue.id) if issue.id is not None else set()
-        plan = [(s, *variant_of(s, issue.articles)) for sid, s in people.items() if sid not in known]
-        for _, variant, items in plan:
-            label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
-            report.variants[label] = report.variants.get(label, 0) + 1
         if dry_run:
-            counts = store.ledger.counts([issue.id]).get(issue.id) if issue.id is not None else None
-            report.already = counts.sent if counts else 0
-            report.remaining = sum(1 for _, _, items in plan if items)
+            for person in store.ledger.to_send(issue.id, digest.name):
+                variant, items = variant_of(person, issue.articles)
+                label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
+                report.variants[label] = report.variants.get(label, 0) + 1
+                report.remaining += bool(items)
+            report.already = _counts(store, issue).sent
             return report
-        store.ledger.queue(issue.id, [
-            (s.id, QUEUED if items else SKIPPED, variant,
-             None if items else f"none of the issue's items is in their topics ({', '.join(s.topics)})")
-            for s, variant, items in plan])
-        pending = []
-        for row in store.ledger.pending(issue.id):
-            if row.subscriber_id not in people:  # queued earlier, but has left the digest since
-                store.ledger.record(row.delivery_id, SKIPPED, attempts=0, error="no longer subscribed to this digest")
-            elif not variant_of(people[row.subscriber_id], issue.articles)[1]:  # their topics changed since
-                store.ledger.record(row.delivery_id, SKIPPED, attempts=0, error="none of the issue's items is in their topics")
-            else:
-                pending.append(row)
-        counts = store.ledger.counts([issue.id]).get(issue.id)
-        report.already = counts.sent if counts else 0
-        report.skipped = counts.skipped if counts else 0
-        if not pending:
+        store.ledger.close_departed(issue.id, digest.name)
+        store.ledger.queue_missing(issue.id, digest.name)
+        open_rows = store.ledger.count_open(issue.id)
+        report.already = _counts(store, issue).sent
+        if not open_rows:
+            report.skipped = _counts(store, issue).skipped
             report.nothing = f"issue {digest.name} {slot.key} is fully sent ({report.already} recipients); nothing to send"
             return report
-        if confirm is not None and not confirm(report, len(pending)):
+        if confirm is not None and not confirm(report, open_rows):
             report.nothing = "not confirmed; nothing sent"
             return report
-        _deliver(config, store, digest, issue, pending, people, transport, report, now, progress, stop)
+        _deliver(config, store, digest, issue, open_rows, transport, report, now, progress, stop)
         return report
 
 
-def _deliver(config, store, digest, issue, pending, people, transport, report, now, progress, stop) -> None:
+def _counts(store: Store, issue: Issue) -> Counts:
+    return store.ledger.counts([issue.id]).get(issue.id, Counts()) if issue.id is not None else Counts()
+
+
+def _deliver(config, store, digest, issue, total, transport, report, now, progress, stop) -> None:
     templates = _Templates(config, digest, issue, now)
     key = secret_key(store)
     sender = _envelope_sender(config)
-    total, done = len(pending), 0
+    committer = GroupCommit(store.ledger)
+    lock = threading.Lock()
+    done = 0
+    by_topics: dict[tuple[str, ...], MessageTemplate | None] = {}
 
-    by_topics: dict[tuple[str, ...], MessageTemplate] = {}
-
-    def template_for(subscriber: Subscriber) -> MessageTemplate:
-        if subscriber.topics not in by_topics:
-            by_topics[subscriber.topics] = templates.get(variant_of(subscriber, issue.articles)[1])
-        return by_topics[subscriber.topics]
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total)
 
     def messages() -> Iterator[Outgoing]:
-        # A generator: each message exists only while it is being sent, whatever the list's length.
-        for row in pending:
-            template = template_for(people[row.subscriber_id])
+        # Recipients come a page at a time and each message exists only while it is sent, so
+        # memory stays the same whatever the length of the list.
+        for row in store.ledger.to_send(issue.id, digest.name):
+            if row.topics not in by_topics:
+                items = variant_of(row, issue.articles)[1]
+                by_topics[row.topics] = templates.get(items) if items else None
+            template = by_topics[row.topics]
+            if template is None:
+                committer.record(row.delivery_id, SKIPPED, attempts=0,
+                                 error=f"none of the issue's items is in their topics ({', '.join(row.topics)})")
+                with lock:
+                    step()
+                continue
             message_id = template.new_message_id()
             data = template.personal(formataddr((row.name or "", row.email)),
                                      make_token(key, row.subscriber_id, digest.name), message_id)
             yield Outgoing(key=(row.delivery_id, row.email, message_id), sender=sender, recipients=(row.email,), data=data)
 
-    committer = GroupCommit(store.ledger)
-    lock = threading.Lock()
-
     def on_result(result: Result) -> None:
         # Called by each connection's thread once the server has answered; it returns only
         # when the row is on disk, so that connection never has two unrecorded messages.
-        nonlocal done
         delivery_id, email, message_id = result.key
         committer.record(delivery_id, SENT if result.ok else FAILED, attempts=result.attempts,
                          error=result.error, message_id=message_id if result.ok else None,
@@ -233,17 +232,17 @@ def _deliver(config, store, digest, issue, pending, people, transport, report, n
                 report.sent += 1
             else:
                 report.failed.append((email, result.error or "refused"))
-            done += 1
-            if progress:
-                progress(done, total)
+            step()
 
     try:
         transport.send_all(messages(), on_result, stop)
     finally:
         committer.close()
         report.interrupted = bool(stop and stop.is_set())
-        counts = store.ledger.counts([issue.id]).get(issue.id)
-        report.remaining = counts.queued if counts else 0
+        counts = _counts(store, issue)
+        report.remaining = counts.queued
+        report.skipped = counts.skipped
+
 
 @dataclass(frozen=True)
 class IssueSummary:

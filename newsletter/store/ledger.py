@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 
@@ -17,11 +18,13 @@ QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
 
 @dataclass(frozen=True)
 class Pending:
-    delivery_id: int
+    """A subscriber still to be sent an issue, and their ledger row (None until queued)."""
+
+    delivery_id: int | None
     subscriber_id: int
     email: str
     name: str | None
-    variant: str
+    topics: tuple[str, ...]
 
 
 @dataclass
@@ -40,6 +43,18 @@ _RECORD = deliveries.update().where(deliveries.c.id == sa.bindparam("r_id")).val
     permanent=sa.bindparam("r_permanent"), updated=sa.bindparam("r_updated"))
 
 
+def _active_members(digest: str):
+    return (sa.select(subscribers.c.id)
+            .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
+            .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active"))
+
+
+def _open_row():
+    """A row a run still has to act on: queued, or failed for a reason a new attempt may cure."""
+    return sa.or_(deliveries.c.status == QUEUED,
+                  sa.and_(deliveries.c.status == FAILED, deliveries.c.permanent.is_(False)))
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -50,36 +65,47 @@ class Ledger:
     def __init__(self, engine: sa.Engine):
         self.engine = engine
 
-    def queue(self, issue_id: int, rows: Iterable[tuple[int, str, str, str | None]]) -> int:
-        """Add (subscriber id, status, variant, reason) rows for subscribers the issue has no row for yet."""
+    def queue_missing(self, issue_id: int, digest: str) -> None:
+        """Queue a row for every active subscriber of the digest that the issue has none for yet."""
+        member = _active_members(digest).where(
+            ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
+                                                        deliveries.c.subscriber_id == subscribers.c.id)))
         with self.engine.begin() as conn:
-            have = set(conn.execute(sa.select(deliveries.c.subscriber_id)
-                                    .where(deliveries.c.issue_id == issue_id)).scalars())
-            now = _now()
-            new = [dict(issue_id=issue_id, subscriber_id=sid, status=status, variant=variant, last_error=reason,
-                        attempts=0, permanent=False, updated=now)
-                   for sid, status, variant, reason in rows if sid not in have]
-            if new:
-                conn.execute(deliveries.insert(), new)
-            return len(new)
+            # In the database, not through Python: the list can be as long as it likes.
+            conn.execute(deliveries.insert().from_select(
+                ["subscriber_id", "issue_id", "status", "attempts", "permanent", "updated"],
+                member.with_only_columns(subscribers.c.id, sa.literal(issue_id), sa.literal(QUEUED), sa.literal(0),
+                                         sa.literal(False), sa.literal(_now(), sa.DateTime))))
 
-    def known(self, issue_id: int) -> set[int]:
-        """Subscriber ids the issue already has a row for."""
-        with self.engine.connect() as conn:
-            return set(conn.execute(sa.select(deliveries.c.subscriber_id)
-                                    .where(deliveries.c.issue_id == issue_id)).scalars())
+    def close_departed(self, issue_id: int, digest: str) -> None:
+        """Rows still open for subscribers who have since unsubscribed or left the digest: skipped."""
+        still = sa.select(subscriber_digests.c.subscriber_id).join(
+            subscribers, subscribers.c.id == subscriber_digests.c.subscriber_id).where(
+            subscriber_digests.c.digest == digest, subscribers.c.status == "active")
+        with self.engine.begin() as conn:
+            conn.execute(deliveries.update().where(
+                deliveries.c.issue_id == issue_id, _open_row(), deliveries.c.subscriber_id.not_in(still)).values(
+                status=SKIPPED, last_error="no longer subscribed to this digest", updated=_now()))
 
-    def pending(self, issue_id: int) -> list[Pending]:
-        """Rows still to send: queued, or failed for a reason a new attempt may cure; active subscribers only."""
-        q = (sa.select(deliveries.c.id, deliveries.c.subscriber_id, subscribers.c.email, subscribers.c.name,
-                       deliveries.c.variant)
-             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-             .where(deliveries.c.issue_id == issue_id, subscribers.c.status == "active",
-                    sa.or_(deliveries.c.status == QUEUED,
-                           sa.and_(deliveries.c.status == FAILED, deliveries.c.permanent.is_(False))))
-             .order_by(deliveries.c.id))
-        with self.engine.connect() as conn:
-            return [Pending(r.id, r.subscriber_id, r.email, r.name, r.variant or "") for r in conn.execute(q)]
+    def to_send(self, issue_id: int | None, digest: str, page: int = 500) -> Iterator[Pending]:
+        """Active subscribers of the digest without a final row for the issue, a page at a time."""
+        last = 0
+        while True:
+            q = (sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.topics,
+                           deliveries.c.id.label("delivery_id"))
+                 .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
+                 .outerjoin(deliveries, sa.and_(deliveries.c.subscriber_id == subscribers.c.id,
+                                                deliveries.c.issue_id == (issue_id if issue_id is not None else -1)))
+                 .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+                        subscribers.c.id > last, sa.or_(deliveries.c.id.is_(None), _open_row()))
+                 .order_by(subscribers.c.id).limit(page))
+            with self.engine.connect() as conn:
+                rows = conn.execute(q).all()
+            if not rows:
+                return
+            for r in rows:
+                yield Pending(r.delivery_id, r.id, r.email, r.name, tuple(json.loads(r.topics)))
+            last = rows[-1].id
 
     def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
                message_id: str | None = None, permanent: bool = False) -> None:
@@ -107,13 +133,11 @@ class Ledger:
                 setattr(out.setdefault(issue_id, Counts()), status, n)
         return out
 
-    def failures(self, issue_id: int) -> list[tuple[str, str]]:
-        """(address, last error) of the failed rows of an issue."""
-        q = (sa.select(subscribers.c.email, deliveries.c.last_error)
-             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-             .where(deliveries.c.issue_id == issue_id, deliveries.c.status == FAILED).order_by(subscribers.c.email))
+    def count_open(self, issue_id: int) -> int:
+        """Rows of the issue still to act on (queued, or failed for a reason a new attempt may cure)."""
         with self.engine.connect() as conn:
-            return [(r.email, r.last_error or "") for r in conn.execute(q)]
+            return conn.execute(sa.select(sa.func.count()).select_from(deliveries)
+                                .where(deliveries.c.issue_id == issue_id, _open_row())).scalar()
 
     def not_queued(self, issue_id: int, digest: str) -> int:
         """Active subscribers of the digest that the issue has no row for yet."""
