@@ -31,10 +31,6 @@ class StoreError(NewsletterError):
     """The database cannot be opened or has the wrong schema."""
 
 
-class SelectionError(NewsletterError):
-    """A digest or issue asked for does not exist or cannot be chosen."""
-
-
 class ComposeError(NewsletterError):
     """A template is missing or broken."""
 

@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from functools import cached_property
 
 
@@ -48,9 +48,6 @@ class Article:
     def topic_slugs(self) -> tuple[str, ...]:
         """The topics in matching form, in order (cached: sending asks for it per recipient)."""
         return tuple(slugify(t) for t in self.topics)
-
-    def published_utc(self) -> datetime:
-        return self.published.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,3 @@ class Subscriber:
     status: str  # "active" | "unsubscribed"
     digests: tuple[str, ...] = ()
     topics: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"

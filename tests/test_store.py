@@ -28,7 +28,7 @@ def test_upsert_counts_new_updated_unchanged(store: Store):
     assert vars(store.upsert([a, b])) == {"new": 0, "updated": 0, "unchanged": 2}
     changed = make_article(2, title="Headline 2, corrected")
     assert vars(store.upsert([a, changed])) == {"new": 0, "updated": 1, "unchanged": 1}
-    assert store.count_articles() == 2
+    assert len(store.find_articles()) == 2
     assert store.get_articles([changed.id])[0].title == "Headline 2, corrected"
 
 

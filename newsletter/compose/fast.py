@@ -27,7 +27,10 @@ _MARK = TOKEN_MARK.encode("ascii")
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF lines of at most 76 octets, the token marker never split across lines."""
     out = []
-    for segment in text.replace("\r\n", "\n").split(TOKEN_MARK):
+    text = text.replace("\r\n", "\n")
+    if not text.endswith("\n"):
+        text += "\n"  # as EmailMessage.set_content does, so both builders give the same part
+    for segment in text.split(TOKEN_MARK):
         out.append(binascii.b2a_qp(segment.encode("utf-8"), istext=True).replace(b"\n", b"\r\n"))
     # The marker sits alone between two soft line breaks, so the token that replaces it
     # (at most ~40 URL-safe characters) keeps every line short and the encoding intact.
@@ -48,6 +51,13 @@ def _fold(name: str, value: str) -> bytes:
         raise ComposeError(f"cannot write the {name} header: {exc}", where=f"{name}: {value!r}") from None
 
 
+def _fold_targets(name: str, value: str) -> bytes:
+    """List-Unsubscribe with each <target> on a line of its own, so the token spliced into it
+    later (longer than the marker) cannot push a line past 78 characters."""
+    if not value.isascii() or "\r" in value or "\n" in value:
+        return _fold(name, value)
+    return (f"{name}:\r\n " + ">,\r\n <".join(value.split(">, <")) + "\r\n").encode("ascii")
+
 class MessageTemplate:
     """The bytes of one variant's message, with To, Message-ID and the unsubscribe token left open."""
 
@@ -60,7 +70,7 @@ class MessageTemplate:
                   ("List-Id", list_id(config, digest, self.domain)),
                   *unsubscribe_headers(config, TOKEN_MARK).items(), ("MIME-Version", "1.0"),
                   ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
-        self.head = b"".join(_fold(n, v) for n, v in common if v)
+        self.head = b"".join(_fold_targets(n, v) if n == "List-Unsubscribe" else _fold(n, v) for n, v in common if v)
         part = 'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
         self.body = b"".join([
             b"\r\n--", boundary.encode(), b"\r\n", part.format("plain").encode(), _qp(rendered.text),

@@ -236,10 +236,6 @@ class Store:
         with self.engine.connect() as conn:
             return [TopicRow(r[0], r[1], r[2], _aware(r[3]) if r[3] else None) for r in conn.execute(q)]
 
-    def count_articles(self) -> int:
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(articles)).scalar()
-
     # -- issues -------------------------------------------------------------
 
     def get_issue(self, digest: str, key: str) -> Issue | None:

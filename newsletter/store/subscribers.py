@@ -7,7 +7,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import sqlalchemy as sa
 
@@ -70,6 +70,8 @@ class Subscribers:
             return self._add(conn, address, name, tuple(digests), tuple(topics), resubscribe)
 
     def _add(self, conn, address, name, digests, topics, resubscribe) -> tuple[Subscriber, bool]:
+        # A name goes into the To header of every issue: one line, however it was typed or quoted in a CSV.
+        name = " ".join(name.split()) or None if name is not None else None
         row = conn.execute(sa.select(subscribers).where(subscribers.c.email == address)).first()
         now = _now()
         if row is None:
@@ -140,13 +142,6 @@ class Subscribers:
             rows = conn.execute(q).all()
             digests = self._digests(conn)
         return [_subscriber(r, digests.get(r.id, ())) for r in rows]
-
-    def active_ids(self, digest: str) -> Iterator[int]:
-        """Ids of the active subscribers of a digest, in id order."""
-        q = (sa.select(subscribers.c.id).join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
-             .where(subscriber_digests.c.digest == digest, subscribers.c.status == ACTIVE).order_by(subscribers.c.id))
-        with self.engine.connect() as conn:
-            yield from conn.execute(q).scalars().all()
 
     def remove(self, email: str) -> bool:
         with self.engine.begin() as conn:
