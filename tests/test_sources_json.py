@@ -191,3 +191,9 @@ def test_unusable_input_raises_source_error(reader, name, message):
         read(reader, name)
     assert message in caught.value.message
     assert caught.value.where == name and caught.value.hint
+
+
+def test_own_json_typo_in_a_key_is_named_with_the_nearest_field():
+    result = read_json(b'[{"title": "T", "date": "2024-10-11", "sourse": "Desk"}]', ctx_for("typo.json", UTC))
+    assert result.notes == ["typo.json: item 1: ignored unknown key 'sourse' (did you mean 'source'?)"]
+    assert result.articles[0].source is None

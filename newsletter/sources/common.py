@@ -219,3 +219,19 @@ def add_article(result, article, dated: bool, ctx, where: str = "") -> None:
         result.notes.append(f"{ctx.origin}: {item}'{article.title}' has no date; "
                             f"dated {ctx.undated:%Y-%m-%d} ({ctx.undated_label})")
     result.articles.append(article)
+
+
+def unknown_keys(given, known, aliases: dict[str, str], noun: str = "key") -> str | None:
+    """"ignored unknown key 'tittle' (did you mean 'title'?)" for keys outside `known`, or None."""
+    import difflib
+
+    unknown = [key for key in given if key not in known]
+    if not unknown:
+        return None
+
+    def suggest(key) -> str:
+        # Another tool's name for our field first, else the nearest of ours.
+        near = aliases.get(str(key).lower()) or next(iter(difflib.get_close_matches(str(key), known, n=1)), None)
+        return f"{key!r} (did you mean {near!r}?)" if near else repr(key)
+
+    return f"ignored unknown {noun}{'s' if len(unknown) > 1 else ''} {', '.join(map(suggest, unknown))}"

@@ -12,7 +12,7 @@ from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
     ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, sanitize_html,
-    to_utc, topics_from,
+    to_utc, topics_from, unknown_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,8 @@ def read_jsonl(data: bytes, ctx: ReadContext) -> ReadResult:
 def _own(obj, where: str, ctx: ReadContext, result: ReadResult) -> None:
     """One object of our own JSON -> an article, or a rejection."""
     label = _label(where, obj)
-    if isinstance(obj, dict):
-        unknown = [key for key in obj if key not in OWN_KEYS]
-        if unknown:
-            result.notes.append(f"{ctx.origin}: {where}: ignored unknown "
-                                f"{'key' if len(unknown) == 1 else 'keys'} {', '.join(map(_suggest, unknown))}")
+    if isinstance(obj, dict) and (note := unknown_keys(obj, OWN_KEYS, ALIASES)):
+        result.notes.append(f"{ctx.origin}: {where}: {note}")
     try:
         article, dated = _own_article(obj, label, ctx, result)
     except ItemError as exc:
@@ -204,10 +201,6 @@ def _label(where: str, obj) -> str:
         short = " ".join(title.split())
         return f"{where} '{short if len(short) <= 60 else short[:59] + '…'}'"
     return where
-
-
-def _suggest(key: str) -> str:
-    return f"{key!r} (did you mean {ALIASES[key]!r}?)" if key in ALIASES else repr(key)
 
 
 def _json_type(value) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from pathlib import PurePath
 
@@ -14,7 +13,7 @@ from newsletter.model import Article, ReadResult, Rejection
 from newsletter.sources import ReadContext
 from newsletter.sources.common import (
     ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, split_lede,
-    topics_from,
+    topics_from, unknown_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -37,10 +36,8 @@ def read_markdown(data: bytes, ctx: ReadContext) -> ReadResult:
     meta, content = _split(text.replace("\r\n", "\n").replace("\r", "\n"), ctx)
 
     result = ReadResult()
-    unknown = [key for key in meta if key not in KEYS]
-    if unknown:
-        result.notes.append(f"{ctx.origin}: ignored unknown front-matter "
-                            f"{'key' if len(unknown) == 1 else 'keys'} {', '.join(map(_suggest, unknown))}")
+    if note := unknown_keys(meta, KEYS, ALIASES, noun="front-matter key"):
+        result.notes.append(f"{ctx.origin}: {note}")
     try:
         article, dated = _article(meta, content, ctx, result)
     except ItemError as exc:
@@ -123,8 +120,3 @@ def _text(meta: dict, key: str) -> str | None:
     if not isinstance(value, str):
         raise ItemError(f"{key} must be one value, not a YAML {'list' if isinstance(value, list) else 'mapping'}")
     return value.strip() or None
-
-
-def _suggest(key: str) -> str:
-    near = ALIASES.get(str(key).lower()) or next(iter(difflib.get_close_matches(str(key), KEYS, n=1)), None)
-    return f"{key!r} (did you mean {near!r}?)" if near else repr(key)
