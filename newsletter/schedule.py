@@ -66,11 +66,12 @@ def trigger_for(digest: Digest):
     return cron(day, weekdays)
 
 
-def fire_times(trigger, start: datetime, end: datetime, limit: int = MISSED_COUNT_LIMIT) -> list[datetime]:
-    """The trigger's fire times in [start, end], at most `limit` of them."""
+def fire_times(trigger, start: datetime, end: datetime | None = None,
+               limit: int = MISSED_COUNT_LIMIT) -> list[datetime]:
+    """The trigger's fire times from `start` (to `end`, when given), at most `limit` of them."""
     out: list[datetime] = []
     moment = trigger.get_next_fire_time(None, start)
-    while moment is not None and moment <= end and len(out) < limit:
+    while moment is not None and (end is None or moment <= end) and len(out) < limit:
         out.append(moment)
         moment = trigger.get_next_fire_time(moment, moment)
     return out
@@ -81,12 +82,7 @@ def next_runs(digest: Digest, now: datetime, n: int = 3) -> list[datetime]:
     trigger = trigger_for(digest)
     if trigger is None:
         return []
-    out: list[datetime] = []
-    moment = trigger.get_next_fire_time(None, now)
-    while moment is not None and len(out) < n:
-        out.append(_normal(moment, digest))
-        moment = trigger.get_next_fire_time(moment, moment)
-    return out
+    return [_normal(moment, digest) for moment in fire_times(trigger, now, limit=n)]
 
 
 def latest_run(digest: Digest, now: datetime) -> datetime | None:
