@@ -13,10 +13,13 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from newsletter.cadence import Cadence, parse_cadence, parse_duration
 from newsletter.errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
 ENV_CONFIG = "NEWSLETTER_CONFIG"
+# Overrides [newsletter] database: a URL with a password belongs in the environment, not in the file.
+ENV_DATABASE = "NEWSLETTER_DATABASE"
 
 NEWSLETTER_KEYS = {
     "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
@@ -33,22 +36,6 @@ TOP_KEYS = {"newsletter", "sources", "digests", "smtp"}
 DELIVERIES = ("outbox", "smtp")
 SECURITIES = ("ssl", "starttls", "none")
 FORMATS = ("markdown", "rss", "atom", "feed", "jsonfeed", "json", "jsonl", "digest")
-
-
-@dataclass(frozen=True)
-class Cadence:
-    """When a digest goes out: a cron expression (day names) or a fixed interval."""
-
-    text: str
-    cron: tuple[str, str, str, str, str] | None = None
-    every: timedelta | None = None
-
-    @property
-    def shorter_than_a_day(self) -> bool:
-        if self.every is not None:
-            return self.every < timedelta(days=1)
-        minute, hour = self.cron[0], self.cron[1]
-        return not (_single_value(minute) and _single_value(hour))
 
 
 @dataclass(frozen=True)
@@ -173,7 +160,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     sender = v.string(nl, "from", "newsletter", "Editors <editors@example.com>")
     if "@" not in sender:
         v.fail("newsletter.from", f"{sender!r} holds no email address", 'write it as "Name <you@example.org>"')
-    database = v.string(nl, "database", "newsletter", "newsletter.db")
+    database = os.environ.get(ENV_DATABASE) or v.string(nl, "database", "newsletter", "newsletter.db")
     if "://" not in database:
         database = "sqlite:///" + str((root / database).resolve())
     templates = v.string(nl, "templates", "newsletter", "")
@@ -269,111 +256,6 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if digest.delivery == "smtp" and smtp is None:
             v.fail(f"digests.{digest.name}.delivery", '"smtp" needs an [smtp] table', "add one or use \"outbox\"")
     return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp)
-
-
-DURATION_RE = re.compile(r"(\d+)\s*([wdhms])")
-DURATION_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-
-
-def parse_duration(text: str) -> timedelta:
-    """'1d', '36h', '1d12h', '30m' -> timedelta; ValueError otherwise."""
-    compact = text.strip().lower().replace(" ", "")
-    parts = DURATION_RE.findall(compact)
-    if not compact or "".join(n + u for n, u in parts) != compact:
-        raise ValueError(f"{text!r} is not a duration")
-    total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{DURATION_UNITS[unit]: int(number)})
-    if total <= timedelta():
-        raise ValueError(f"{text!r} is not a positive duration")
-    return total
-
-
-CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
-MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
-DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def parse_cadence(text: str) -> Cadence:
-    """'0 7 * * mon-fri' or 'every 30m' -> Cadence; ValueError with the reason otherwise."""
-    stripped = " ".join(text.split())
-    if stripped.lower().startswith("every "):
-        return Cadence(text=stripped, every=parse_duration(stripped[6:]))
-    fields = stripped.split(" ")
-    if len(fields) != 5:
-        raise ValueError(f"{text!r} is neither a 5-field cron expression nor 'every <duration>'")
-    out = []
-    for value, (label, low, high) in zip(fields, CRON_FIELDS):
-        out.append(_cron_field(value.lower(), label, low, high))
-    return Cadence(text=stripped, cron=tuple(out))
-
-
-def _cron_field(value: str, label: str, low: int, high: int) -> str:
-    if label == "day of week" and value != "*":
-        return _weekdays(value)
-    names = MONTHS if label == "month" else None
-    parts = []
-    for part in value.split(","):
-        m = re.fullmatch(r"(\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(\d+))?", part)
-        if not m:
-            raise ValueError(f"{label} field {value!r} is not valid cron")
-        rng, step = m.group(1), m.group(2)
-        if step is not None and int(step) < 1:
-            raise ValueError(f"{label} field {value!r} has a zero step")
-        if rng != "*":
-            ends = [_cron_value(x, label, low, high, names) for x in rng.split("-")]
-            if len(ends) == 2 and names is None and int(ends[0]) > int(ends[1]):
-                raise ValueError(f"{label} range {rng!r} runs backwards")
-            rng = "-".join(ends)
-        parts.append(rng + (f"/{step}" if step else ""))
-    return ",".join(parts)
-
-
-def _weekdays(value: str) -> str:
-    """A day-of-week field as an explicit list of day names.
-
-    Standard cron counts 0 and 7 as Sunday; APScheduler 3 counts 0 as Monday, and its
-    name ranges cannot wrap past Sunday. An explicit list keeps the meaning the user wrote.
-    """
-    days: set[int] = set()
-    for part in value.split(","):
-        m = re.fullmatch(r"(\*|[a-z0-9]+)(?:-([a-z0-9]+))?(?:/(\d+))?", part)
-        if not m or (m.group(3) is not None and int(m.group(3)) < 1):
-            raise ValueError(f"day of week field {value!r} is not valid cron")
-        step = int(m.group(3) or 1)
-        if m.group(1) == "*":
-            first, last = 0, 6
-        else:
-            first = _weekday(m.group(1), value)
-            last = _weekday(m.group(2), value) if m.group(2) else (6 if m.group(3) else first)
-            if m.group(2) and m.group(2) in ("7",):
-                last = 7
-        span = (last - first) % 7 if last != 7 else 7 - first
-        days.update((first + i) % 7 for i in range(0, span + 1, step))
-    return ",".join(DAYS[d] for d in sorted(days, key=lambda d: (d - 1) % 7))
-
-
-def _weekday(token: str, field_text: str) -> int:
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token) % 7
-    if len(token) >= 3 and token[:3] in DAYS:
-        return DAYS.index(token[:3])
-    raise ValueError(f"day of week value {token!r} in {field_text!r} is not valid (use sun..sat or 0-7)")
-
-
-def _cron_value(token: str, label: str, low: int, high: int, names: list[str] | None) -> str:
-    if token.isdigit():
-        n = int(token)
-        if not low <= n <= high:
-            raise ValueError(f"{label} value {n} is outside {low}-{high}")
-        return token
-    if names and token[:3] in names and len(token) >= 3:
-        return token[:3]
-    raise ValueError(f"{label} value {token!r} is not valid")
-
-
-def _single_value(field_text: str) -> bool:
-    return field_text.isdigit()
 
 
 def _cadence(v: "_Validator", value: Any, where: str) -> Cadence:

@@ -31,6 +31,10 @@ class StoreError(NewsletterError):
     """The database cannot be opened or has the wrong schema."""
 
 
+class StoreBusyError(StoreError):
+    """The database is there but cannot take a write just now (locked, disk full, connection lost): worth a retry."""
+
+
 class ComposeError(NewsletterError):
     """A template is missing or broken."""
 

@@ -1,4 +1,4 @@
-"""APScheduler wiring: one trigger per digest, its run times, the stored jobs, and one scheduler per database.
+"""APScheduler wiring: the stored jobs, one per digest, and one scheduler per database (fire times: cadence.py).
 
 APScheduler is imported inside the functions: it is slow to import, and `newsletter --help`
 and every command but `schedule` must not pay for it.
@@ -11,9 +11,12 @@ import fcntl
 import hashlib
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+import signal
+import threading
+from datetime import datetime, timezone
 from pathlib import Path
 
+from newsletter.cadence import MISSED_COUNT_LIMIT, fire_times, next_runs, trigger_for, wall_time
 from newsletter.config import Config, Digest
 from newsletter.errors import ConfigError, NewsletterError
 
@@ -22,15 +25,6 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
 JOB_FUNC = "newsletter.pipeline.run:run_digest"  # by name: the job store keeps text, never a pickled function
 JOB_PREFIX = "digest:"
-# "every" intervals count from local midnight of this day, so "every 6h" fires at 00, 06, 12, 18
-# (in the zone's offset of that day) whenever the scheduler was started, and a restart keeps the times.
-INTERVAL_ANCHOR = datetime(2000, 1, 1)
-# A run starts within misfire_grace of its time (else APScheduler skips it); this covers the
-# moment between APScheduler's check and the job reading the clock.
-LOOKBACK_SLACK = timedelta(minutes=1)
-MISSED_COUNT_LIMIT = 10_000
-
-
 def clock() -> datetime:
     """The current time, aware; tests monkeypatch this to fix the clock of `schedule list` and the scheduler."""
     return datetime.now(timezone.utc)
@@ -38,69 +32,6 @@ def clock() -> datetime:
 
 def job_id(digest_name: str) -> str:
     return JOB_PREFIX + digest_name
-
-
-def trigger_for(digest: Digest):
-    """The APScheduler trigger of a digest's cadence, in its time zone; None without a cadence."""
-    cadence, tz = digest.cadence, digest.timezone
-    if cadence is None:
-        return None
-    if cadence.every is not None:
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        return IntervalTrigger(seconds=int(cadence.every.total_seconds()),
-                               start_date=INTERVAL_ANCHOR.replace(tzinfo=tz), timezone=tz)
-    from apscheduler.triggers.cron import CronTrigger
-
-    minute, hour, day, month, weekdays = cadence.cron
-
-    def cron(days: str, dow: str):
-        # Day names only (config.py spells them out): in APScheduler 3, day 0 is Monday, in cron Sunday.
-        return CronTrigger(minute=minute, hour=hour, day=days, month=month, day_of_week=dow, timezone=tz)
-
-    if not day.startswith("*") and weekdays != "*":
-        # Cron runs when either day field matches; APScheduler's CronTrigger wants both to match.
-        from apscheduler.triggers.combining import OrTrigger
-
-        return OrTrigger([cron(day, "*"), cron("*", weekdays)])
-    return cron(day, weekdays)
-
-
-def fire_times(trigger, start: datetime, end: datetime | None = None,
-               limit: int = MISSED_COUNT_LIMIT) -> list[datetime]:
-    """The trigger's fire times from `start` (to `end`, when given), at most `limit` of them."""
-    out: list[datetime] = []
-    moment = trigger.get_next_fire_time(None, start)
-    while moment is not None and (end is None or moment <= end) and len(out) < limit:
-        out.append(moment)
-        moment = trigger.get_next_fire_time(moment, moment)
-    return out
-
-
-def next_runs(digest: Digest, now: datetime, n: int = 3) -> list[datetime]:
-    """The digest's next `n` run times at or after `now`, in its time zone; [] without a cadence."""
-    trigger = trigger_for(digest)
-    if trigger is None:
-        return []
-    return [_normal(moment, digest) for moment in fire_times(trigger, now, limit=n)]
-
-
-def latest_run(digest: Digest, now: datetime) -> datetime | None:
-    """The digest's latest fire time at or before `now` within its misfire grace: the run a job is doing."""
-    trigger = trigger_for(digest)
-    if trigger is None:
-        return None
-    since = now - digest.misfire_grace - LOOKBACK_SLACK
-    if digest.cadence.every is not None:
-        since = max(since, now - digest.cadence.every)  # one interval back holds exactly one fire time
-    found = fire_times(trigger, since, now)
-    return _normal(found[-1], digest) if found else None
-
-
-def _normal(moment: datetime, digest: Digest) -> datetime:
-    """A fire time as the wall-clock time it happens at: a time in a spring-forward gap comes back
-    from APScheduler with the offset before the change. Via UTC, as astimezone() to the same zone is a no-op."""
-    return moment.astimezone(timezone.utc).astimezone(digest.timezone)
 
 
 # -- one scheduler per database ----------------------------------------------
@@ -245,7 +176,7 @@ def _next_run_time(digest: Digest, trigger, stored_job, now: datetime) -> dateti
 
 
 def _local(moment: datetime, digest: Digest) -> str:
-    return _normal(moment, digest).isoformat()
+    return wall_time(moment, digest.timezone).isoformat()
 
 
 def _missed_listener(config: Config):
@@ -258,3 +189,66 @@ def _missed_listener(config: Config):
                     name, _local(when, digest) if digest else when.isoformat(), str(late).split(".")[0],
                     digest.misfire_grace if digest else "?")
     return on_missed
+
+
+# -- the run loop -----------------------------------------------------------------
+
+def run_scheduler(config: Config) -> None:
+    """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C."""
+    from newsletter.pipeline import open_store
+    from newsletter.pipeline import run as runs
+
+    with SchedulerLock.for_config(config):
+        open_store(config).close()  # a database that is not ours fails here, before the job table goes into it
+        scheduler = make_scheduler(config)
+        runs.STOP.clear()
+        _serve(config, scheduler, runs)
+
+
+class _Stopping(BaseException):
+    """Raised by the signal handler to leave the scheduler's loop; not an Exception, so nothing swallows it."""
+
+
+def _serve(config: Config, scheduler, runs) -> None:
+    """Run the scheduler until SIGTERM or Ctrl-C; a run in progress finishes its current message first."""
+    stop, looping = runs.STOP, False
+
+    def on_signal(signum, frame):
+        if stop.is_set():  # a second Ctrl-C: stop waiting for the run in progress
+            raise KeyboardInterrupt
+        stop.set()
+        log.info("stopping (%s): a run in progress finishes its current message first", signal.Signals(signum).name)
+        if looping:
+            raise _Stopping
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    for sig in previous:
+        signal.signal(sig, on_signal)
+    try:
+        now = clock()
+        for digest in sorted(config.digests.values(), key=lambda d: d.name):
+            if digest.cadence is not None:
+                first = next_runs(digest, now, 1)
+                log.info("digest %s: %s (%s), %s, next run %s", digest.name, digest.cadence.text, digest.timezone.key,
+                         digest.delivery, first[0].isoformat() if first else "never")
+        runs.resume_interrupted(config)
+        try:
+            looping = True
+            if not stop.is_set():
+                log.info("scheduler running on %s (pid in %s); Ctrl-C or SIGTERM stops it",
+                         database_label(config.database), lock_path(config))
+                scheduler.start()  # blocks until the signal handler raises _Stopping
+        except _Stopping:
+            pass
+        finally:
+            looping = False
+            if scheduler.running:
+                scheduler.shutdown(wait=True)  # waits for a run in progress; STOP makes a send end soon
+    except _Stopping:  # the signal landed between the inner try and its finally
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    log.info("scheduler stopped")

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import find_config, load_config, parse_cadence, parse_config, parse_duration
+from newsletter.cadence import parse_cadence, parse_duration
+from newsletter.config import find_config, load_config, parse_config
 from newsletter.errors import ConfigError
 
 from tests.conftest import config_from, write_config
 
 
+@pytest.mark.sqlite_only
 def test_defaults_and_resolved_paths(project: Path):
     config = config_from(project)
     assert config.database == "sqlite:///" + str(project.parent / "newsletter.db")
@@ -41,15 +43,22 @@ def test_bad_durations(text):
     ("0 7 * * mon-fri", "mon,tue,wed,thu,fri"),
     ("0 7 * * 1-5", "mon,tue,wed,thu,fri"),  # numbers mean what standard cron means
     ("0 7 * * 0", "sun"), ("0 7 * * 7", "sun"), ("0 7 * * fri-mon", "mon,fri,sat,sun"),
+    ("0 7 * * monday-friday", "mon,tue,wed,thu,fri"), ("0 7 * * SAT", "sat"),
 ])
 def test_cron_day_names(text, weekdays):
     assert parse_cadence(text).cron[4] == weekdays
 
 
-@pytest.mark.parametrize("text", ["0 7 * *", "61 7 * * *", "0 25 * * *", "0 7 * * funday", "0 7 32 * *", "every", "every 0s"])
+@pytest.mark.parametrize("text", ["0 7 * *", "61 7 * * *", "0 25 * * *", "0 7 * * funday", "0 7 32 * *", "every", "every 0s",
+                                  # a name is three letters or the whole word, never a longer word that starts like one
+                                  "0 7 * * monkey", "0 7 * janitor *", "0 7 * * sunny", "0 7 * * mo", "0 7 * ja *"])
 def test_bad_cadences(text):
     with pytest.raises(ValueError):
         parse_cadence(text)
+
+
+def test_month_names_whole_or_short():
+    assert parse_cadence("0 7 1 january,JUL *").cron[3] == "jan,jul"
 
 
 def test_interval_cadence_shorter_than_a_day():
@@ -125,3 +134,12 @@ def test_digest_timezone_defaults_to_newsletter(tmp_path: Path):
                           tmp_path / "newsletter.toml")
     assert config.digests["d"].timezone.key == "Europe/London"
     assert config.digests["e"].timezone.key == "Asia/Tokyo"
+
+
+@pytest.mark.sqlite_only
+def test_the_database_can_come_from_the_environment(project: Path, monkeypatch):
+    # A URL with a password belongs in the environment, not in newsletter.toml.
+    monkeypatch.setenv("NEWSLETTER_DATABASE", "postgresql+psycopg://news:pw@db.example/news")
+    assert config_from(project).database == "postgresql+psycopg://news:pw@db.example/news"
+    monkeypatch.setenv("NEWSLETTER_DATABASE", "elsewhere.db")  # a path is relative to the config, as in the file
+    assert config_from(project).database == "sqlite:///" + str(project.parent / "elsewhere.db")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from newsletter import schedule
+from newsletter import cadence, schedule
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, NewsletterError
@@ -116,8 +116,8 @@ def test_runs_missed_within_the_grace_are_made_up_once(tmp_path, caplog):
     config = make_project(tmp_path, cadence="every 1h", window="1d", digest='misfire_grace = "3h"')
     now = datetime.now(UTC)
     write_markdown(config.parent / "articles", "a.md", "Missed Piece", date=(now - timedelta(hours=2)).isoformat())
-    trigger = schedule.trigger_for(load_config(config).digests["daily"])
-    due = schedule.fire_times(trigger, now - timedelta(hours=2, minutes=30), now)
+    trigger = cadence.trigger_for(load_config(config).digests["daily"])
+    due = cadence.fire_times(trigger, now - timedelta(hours=2, minutes=30), now)
     assert len(due) >= 2
     store_job_due_at(config, due[0])
     executed = start_and_wait(config, "EVENT_JOB_EXECUTED")
@@ -148,6 +148,7 @@ def test_a_run_missed_beyond_the_grace_is_logged_not_made_up(tmp_path, caplog):
 
 # -- one scheduler per database -------------------------------------------------
 
+@pytest.mark.sqlite_only
 def test_a_second_scheduler_on_the_same_database_is_refused(tmp_path):
     config = load_config(make_project(tmp_path))
     db = str(tmp_path / "project" / "newsletter.db")

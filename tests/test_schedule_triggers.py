@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from typer.testing import CliRunner
 
-from newsletter import schedule
+from newsletter import cadence, schedule
 from newsletter.cli import app
 from newsletter.select import slot_for_run
 from tests.conftest import REPO, config_from, write_config
@@ -43,7 +43,7 @@ FRIDAY_8AM = datetime(2024, 10, 11, 8, 0, tzinfo=UTC)
 
 
 def test_cron_day_names_skip_the_weekend(tmp_path):
-    runs = schedule.next_runs(digest(tmp_path, "0 7 * * mon-fri"), FRIDAY_8AM)
+    runs = cadence.next_runs(digest(tmp_path, "0 7 * * mon-fri"), FRIDAY_8AM)
     assert iso(runs) == ["2024-10-14T07:00:00+00:00", "2024-10-15T07:00:00+00:00", "2024-10-16T07:00:00+00:00"]
     assert [r.strftime("%a") for r in runs] == ["Mon", "Tue", "Wed"]
 
@@ -58,30 +58,30 @@ def test_cron_day_names_skip_the_weekend(tmp_path):
 ])
 def test_cron_day_numbers_mean_what_cron_means(tmp_path, numbers, names):
     # APScheduler 3 counts 0 as Monday; config.py turns cron numbers into names, so 0 stays Sunday.
-    by_number = schedule.next_runs(digest(tmp_path / "n", f"0 7 * * {numbers}"), FRIDAY_8AM, 8)
-    by_name = schedule.next_runs(digest(tmp_path / "a", f"0 7 * * {names}"), FRIDAY_8AM, 8)
+    by_number = cadence.next_runs(digest(tmp_path / "n", f"0 7 * * {numbers}"), FRIDAY_8AM, 8)
+    by_name = cadence.next_runs(digest(tmp_path / "a", f"0 7 * * {names}"), FRIDAY_8AM, 8)
     assert by_number == by_name
 
 
 def test_sunday_is_sunday(tmp_path):
-    runs = schedule.next_runs(digest(tmp_path, "0 9 * * 0"), FRIDAY_8AM, 2)
+    runs = cadence.next_runs(digest(tmp_path, "0 9 * * 0"), FRIDAY_8AM, 2)
     assert iso(runs) == ["2024-10-13T09:00:00+00:00", "2024-10-20T09:00:00+00:00"]
 
 
 def test_day_of_month_and_weekday_match_either_as_in_cron(tmp_path):
     # "the 13th, and every Friday": cron ORs the two day fields; APScheduler alone would AND them.
-    runs = schedule.next_runs(digest(tmp_path, "0 7 13 * fri"), FRIDAY_8AM, 4)
+    runs = cadence.next_runs(digest(tmp_path, "0 7 13 * fri"), FRIDAY_8AM, 4)
     assert iso(runs) == ["2024-10-13T07:00:00+00:00", "2024-10-18T07:00:00+00:00",
                          "2024-10-25T07:00:00+00:00", "2024-11-01T07:00:00+00:00"]
 
 
 def test_month_names_and_steps(tmp_path):
-    runs = schedule.next_runs(digest(tmp_path, "*/20 6 1 jan,jul *"), FRIDAY_8AM, 4)
+    runs = cadence.next_runs(digest(tmp_path, "*/20 6 1 jan,jul *"), FRIDAY_8AM, 4)
     assert iso(runs) == ["2025-01-01T06:00:00+00:00", "2025-01-01T06:20:00+00:00",
                          "2025-01-01T06:40:00+00:00", "2025-07-01T06:00:00+00:00"]
 
 
-@pytest.mark.parametrize("cadence, now, expected", [
+@pytest.mark.parametrize("text, now, expected", [
     ("every 30m", datetime(2024, 10, 11, 8, 10, tzinfo=UTC),
      ["2024-10-11T08:30:00+00:00", "2024-10-11T09:00:00+00:00", "2024-10-11T09:30:00+00:00"]),
     ("every 6h", FRIDAY_8AM, ["2024-10-11T12:00:00+00:00", "2024-10-11T18:00:00+00:00", "2024-10-12T00:00:00+00:00"]),
@@ -89,14 +89,14 @@ def test_month_names_and_steps(tmp_path):
      ["2024-10-11T08:00:10+00:00", "2024-10-11T08:00:20+00:00", "2024-10-11T08:00:30+00:00"]),
     ("every 1d", FRIDAY_8AM, ["2024-10-12T00:00:00+00:00", "2024-10-13T00:00:00+00:00", "2024-10-14T00:00:00+00:00"]),
 ])
-def test_intervals_count_from_a_fixed_midnight(tmp_path, cadence, now, expected):
+def test_intervals_count_from_a_fixed_midnight(tmp_path, text, now, expected):
     # Anchored, so the times do not depend on when the scheduler started and survive a restart.
-    assert iso(schedule.next_runs(digest(tmp_path, cadence), now)) == expected
+    assert iso(cadence.next_runs(digest(tmp_path, text), now)) == expected
 
 
 def test_interval_is_elapsed_time_across_a_clock_change(tmp_path):
     d = digest(tmp_path, "every 12h", "Europe/London")
-    runs = schedule.next_runs(d, datetime(2024, 3, 30, 13, 0, tzinfo=UTC), 3)
+    runs = cadence.next_runs(d, datetime(2024, 3, 30, 13, 0, tzinfo=UTC), 3)
     # Anchored at local midnight in winter (GMT): 00:00/12:00 GMT, which is 01:00/13:00 in summer.
     assert iso(runs) == ["2024-03-31T00:00:00+00:00", "2024-03-31T13:00:00+01:00", "2024-04-01T01:00:00+01:00"]
     assert all(b.astimezone(UTC) - a.astimezone(UTC) == timedelta(hours=12) for a, b in zip(runs, runs[1:]))
@@ -104,8 +104,8 @@ def test_interval_is_elapsed_time_across_a_clock_change(tmp_path):
 
 def test_time_zone_7am_london_is_6_utc_in_summer_and_7_in_winter(tmp_path):
     d = digest(tmp_path, "0 7 * * *", "Europe/London")
-    summer = schedule.next_runs(d, datetime(2024, 7, 1, tzinfo=UTC), 1)[0]
-    winter = schedule.next_runs(d, datetime(2024, 12, 2, tzinfo=UTC), 1)[0]
+    summer = cadence.next_runs(d, datetime(2024, 7, 1, tzinfo=UTC), 1)[0]
+    winter = cadence.next_runs(d, datetime(2024, 12, 2, tzinfo=UTC), 1)[0]
     assert summer.astimezone(UTC).hour == 6 and winter.astimezone(UTC).hour == 7
     assert summer.isoformat() == "2024-07-01T07:00:00+01:00" and winter.isoformat() == "2024-12-02T07:00:00+00:00"
 
@@ -113,7 +113,7 @@ def test_time_zone_7am_london_is_6_utc_in_summer_and_7_in_winter(tmp_path):
 def test_london_spring_forward_runs_the_missing_time_once_an_hour_later(tmp_path):
     # 31 March 2024: clocks go 01:00 GMT -> 02:00 BST, so 01:30 does not exist that day.
     d = digest(tmp_path, "30 1 * * *", "Europe/London")
-    runs = schedule.next_runs(d, datetime(2024, 3, 30, 12, tzinfo=UTC))
+    runs = cadence.next_runs(d, datetime(2024, 3, 30, 12, tzinfo=UTC))
     assert iso(runs) == ["2024-03-31T02:30:00+01:00", "2024-04-01T01:30:00+01:00", "2024-04-02T01:30:00+01:00"]
     assert [slot_for_run(d, r).key for r in runs] == ["2024-03-31", "2024-04-01", "2024-04-02"]
 
@@ -122,17 +122,17 @@ def test_london_fall_back_fires_twice_into_one_issue(tmp_path):
     # 27 October 2024: 01:30 happens twice (BST, then GMT). APScheduler fires at both; a daily
     # digest keys its issue by date, so the second run finds the issue done (see test_schedule_run).
     d = digest(tmp_path, "30 1 * * *", "Europe/London")
-    runs = schedule.next_runs(d, datetime(2024, 10, 26, 12, tzinfo=UTC))
+    runs = cadence.next_runs(d, datetime(2024, 10, 26, 12, tzinfo=UTC))
     assert iso(runs) == ["2024-10-27T01:30:00+01:00", "2024-10-27T01:30:00+00:00", "2024-10-28T01:30:00+00:00"]
     assert runs[1].astimezone(UTC) - runs[0].astimezone(UTC) == timedelta(hours=1)
     assert slot_for_run(d, runs[0]).key == slot_for_run(d, runs[1]).key == "2024-10-27"
 
 
 def test_new_york_changes(tmp_path):
-    spring = schedule.next_runs(digest(tmp_path / "s", "30 2 * * *", "America/New_York"),
+    spring = cadence.next_runs(digest(tmp_path / "s", "30 2 * * *", "America/New_York"),
                                 datetime(2024, 3, 9, 12, tzinfo=UTC), 2)
     assert iso(spring) == ["2024-03-10T03:30:00-04:00", "2024-03-11T02:30:00-04:00"]
-    fall = schedule.next_runs(digest(tmp_path / "f", "30 1 * * *", "America/New_York"),
+    fall = cadence.next_runs(digest(tmp_path / "f", "30 1 * * *", "America/New_York"),
                               datetime(2024, 11, 2, 12, tzinfo=UTC), 3)
     assert [t.astimezone(UTC).strftime("%d %H:%M") for t in fall] == ["03 05:30", "03 06:30", "04 06:30"]
 
@@ -140,18 +140,18 @@ def test_new_york_changes(tmp_path):
 def test_latest_run_is_the_fire_time_a_job_is_doing(tmp_path):
     d = digest(tmp_path, "0 7 * * mon-fri", "Europe/London", grace="1h")
     monday_7 = datetime(2024, 10, 14, 7, 0, tzinfo=LONDON)
-    assert schedule.latest_run(d, monday_7) == monday_7                             # on time
-    assert schedule.latest_run(d, monday_7 + timedelta(minutes=40)) == monday_7     # late, within the grace
-    assert schedule.latest_run(d, monday_7 + timedelta(hours=3)) is None            # nothing due now
-    assert schedule.latest_run(d, monday_7 - timedelta(seconds=1)) is None          # Sunday's was skipped
+    assert cadence.latest_run(d, monday_7) == monday_7                             # on time
+    assert cadence.latest_run(d, monday_7 + timedelta(minutes=40)) == monday_7     # late, within the grace
+    assert cadence.latest_run(d, monday_7 + timedelta(hours=3)) is None            # nothing due now
+    assert cadence.latest_run(d, monday_7 - timedelta(seconds=1)) is None          # Sunday's was skipped
     fast = digest(tmp_path / "fast", "every 10s")
-    assert schedule.latest_run(fast, datetime(2024, 10, 11, 8, 0, 9, 900000, tzinfo=UTC)) == \
+    assert cadence.latest_run(fast, datetime(2024, 10, 11, 8, 0, 9, 900000, tzinfo=UTC)) == \
         datetime(2024, 10, 11, 8, 0, 0, tzinfo=UTC)
 
 
 def test_sub_day_cadences_key_each_run_by_its_time(tmp_path):
     d = digest(tmp_path, "every 6h", "Europe/London")
-    keys = [slot_for_run(d, t).key for t in schedule.next_runs(d, datetime(2024, 10, 11, 1, tzinfo=UTC), 3)]
+    keys = [slot_for_run(d, t).key for t in cadence.next_runs(d, datetime(2024, 10, 11, 1, tzinfo=UTC), 3)]
     # Anchored at midnight GMT (1 January), so in summer the runs fall at 01, 07, 13 and 19 BST.
     assert keys == ["2024-10-11T070000", "2024-10-11T130000", "2024-10-11T190000"]
     assert digest(tmp_path / "c", "0 7,19 * * *").cadence.shorter_than_a_day
@@ -159,13 +159,13 @@ def test_sub_day_cadences_key_each_run_by_its_time(tmp_path):
 
 def test_trigger_repr_is_stable_and_pickles(tmp_path):
     # The scheduler keeps a stored job's next run time only when the trigger's repr is unchanged.
-    for cadence in ("every 10s", "0 7 * * mon-fri", "0 7 13 * fri"):
-        d = digest(tmp_path / cadence.replace(" ", "_").replace("*", "x"), cadence, "Europe/London")
-        trigger = schedule.trigger_for(d)
-        assert repr(trigger) == repr(schedule.trigger_for(d))
+    for text in ("every 10s", "0 7 * * mon-fri", "0 7 13 * fri"):
+        d = digest(tmp_path / text.replace(" ", "_").replace("*", "x"), text, "Europe/London")
+        trigger = cadence.trigger_for(d)
+        assert repr(trigger) == repr(cadence.trigger_for(d))
         assert repr(pickle.loads(pickle.dumps(trigger))) == repr(trigger)
     unscheduled = config_from(write_config(tmp_path / "none", digests="[digests.d]\n")).digests["d"]
-    assert schedule.trigger_for(unscheduled) is None and schedule.next_runs(unscheduled, FRIDAY_8AM) == []
+    assert cadence.trigger_for(unscheduled) is None and cadence.next_runs(unscheduled, FRIDAY_8AM) == []
 
 
 # -- schedule list ------------------------------------------------------------

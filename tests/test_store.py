@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from newsletter.errors import StoreError
-from newsletter.store import SCHEMA_VERSION, Store
+from newsletter.store import Store, latest_version
 
 from tests.conftest import make_article
 
@@ -94,17 +94,18 @@ def test_newer_schema_is_refused(tmp_path: Path):
     path = tmp_path / "newer.db"
     Store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as conn:
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    with pytest.raises(StoreError, match=r"newer newsletter \(schema 2; this one reads 1\).*upgrade newsletter"):
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(latest_version() + 1),))
+    newer, ours = latest_version() + 1, latest_version()
+    with pytest.raises(StoreError, match=rf"newer newsletter \(schema {newer}; this one reads {ours}\).*upgrade newsletter"):
         Store(f"sqlite:///{path}")
 
 
-def test_older_schema_is_refused(tmp_path: Path):
+def test_a_version_before_the_first_release_is_not_ours(tmp_path: Path):
     path = tmp_path / "older.db"
     Store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="older schema"):
+    with pytest.raises(StoreError, match="is not a newsletter database"):
         Store(f"sqlite:///{path}")
 
 
@@ -119,10 +120,10 @@ def test_foreign_database_is_refused(tmp_path: Path):
 def test_not_a_database_file(tmp_path: Path):
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="cannot be opened"):
+    with pytest.raises(StoreError, match="is not a database file"):
         Store(f"sqlite:///{path}")
 
 
 def test_bad_database_url():
-    with pytest.raises(StoreError, match="cannot use database"):
+    with pytest.raises(StoreError, match="no database driver"):
         Store("nosuchdialect://x")

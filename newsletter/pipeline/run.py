@@ -2,7 +2,7 @@
 
 APScheduler 3 does not hand a job its scheduled time, so `run_digest` works it out: the
 latest fire time, at or before now, of the digest's trigger rebuilt from the config (see
-`newsletter.schedule.latest_run`). A job starts within misfire_grace of its time or not at
+`newsletter.cadence.latest_run`). A job starts within misfire_grace of its time or not at
 all, and never before it, so that is the time it was scheduled for. The issue key comes from
 that time, never from the clock, so a late or repeated run lands on the same issue.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from newsletter import compose
+from newsletter.cadence import latest_run
 from newsletter.config import Config, Digest, load_config
 from newsletter.deliver.outbox import FILES, issue_dir
 from newsletter.errors import NewsletterError
@@ -75,8 +76,6 @@ def _scheduled_time(digest: Digest, scheduled: datetime | str | None, now: datet
         scheduled = datetime.fromisoformat(scheduled)
     if scheduled is not None:
         return scheduled if scheduled.tzinfo else scheduled.replace(tzinfo=digest.timezone)
-    from newsletter.schedule import latest_run
-
     now = now or datetime.now(timezone.utc)
     found = latest_run(digest, now)
     if found is None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
+from newsletter.store import migrations
+from newsletter.store.engine import database_label, open_engine, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
-from newsletter.store.tables import (CHUNK, SCHEMA_VERSION, article_topics, articles, issue_articles, issues, meta,
+from newsletter.store.tables import (CHUNK, article_topics, articles, issue_articles, issues, meta,
                                      metadata, source_files, topics)
 
 log = logging.getLogger(__name__)
@@ -60,13 +63,10 @@ class Store:
 
     def __init__(self, url: str):
         self.url = url
-        try:
-            self.engine = sa.create_engine(url)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise StoreError(f"cannot use database {url!r}: {exc}", hint="check newsletter.database") from None
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        self._check_schema()
+        self.engine = open_engine(url)
+        self.writer = writing(self.engine)
+        self.label = database_label(url)
+        self._prepare_schema()
         self.subscribers = Subscribers(self.engine)
         self.ledger = Ledger(self.engine)
 
@@ -81,40 +81,74 @@ class Store:
 
     # -- schema -------------------------------------------------------------
 
-    def _check_schema(self) -> None:
-        try:
-            with self.engine.begin() as conn:
-                names = set(sa.inspect(conn).get_table_names())
-                if "meta" not in names:
-                    if names & {"articles", "issues"}:
-                        raise StoreError("is not a newsletter database (no schema version)", where=self._where(),
-                                         hint="point newsletter.database at a new file")
-                    metadata.create_all(conn)
-                    conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                    return
-                found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-        except sa.exc.DatabaseError as exc:
-            raise StoreError(f"cannot be opened: {exc.orig}", where=self._where(),
-                             hint="is it a newsletter database? point newsletter.database elsewhere") from None
-        version = int(found or 0)
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"was written by a newer newsletter (schema {version}; this one reads {SCHEMA_VERSION})",
-                             where=self._where(), hint="upgrade newsletter: pip install -U newsletter")
-        if version < SCHEMA_VERSION:
-            raise StoreError(f"has an older schema ({version}) than this newsletter ({SCHEMA_VERSION})",
-                             where=self._where(), hint="no migration exists for it; start a new database file")
-        # Tables added in later releases of the same schema version are created here.
-        metadata.create_all(self.engine)
+    def _prepare_schema(self) -> None:
+        """Create a new database at the newest schema, or upgrade an older one in place, under a lock."""
+        with self.writer.connect() as conn:
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # as SQLite asks for table rebuilds; set outside any transaction, checked below
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    migrations.lock_for_schema_change(conn)
+                    self._create_or_upgrade(conn)
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                        raise StoreError("failed a foreign key check after its upgrade; nothing was changed",
+                                         where=self.label, hint="please report this, with the old database")
+            finally:
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
 
-    def _where(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True) if hasattr(self, "engine") else self.url
+    def _create_or_upgrade(self, conn: sa.Connection) -> None:
+        names = set(sa.inspect(conn).get_table_names())
+        latest = migrations.latest_version()
+        if "meta" not in names:
+            if names & {"articles", "issues", "subscribers", "deliveries"}:
+                raise StoreError("is not a newsletter database (no schema version)", where=self.label,
+                                 hint="point newsletter.database at a new file")
+            metadata.create_all(conn)
+            conn.execute(meta.insert().values(key="schema_version", value=str(latest)))
+            return
+        found = int(conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar() or 0)
+        if found > latest:
+            raise StoreError(f"was written by a newer newsletter (schema {found}; this one reads {latest})",
+                             where=self.label, hint="upgrade newsletter: pip install -U newsletter")
+        if found < migrations.FIRST_VERSION:
+            raise StoreError("is not a newsletter database (no schema version)", where=self.label,
+                             hint="point newsletter.database at a new file")
+        if found == latest:
+            return
+        backup = self._backup(found)
+        migrations.apply(conn, found)
+        conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(latest)))
+        log.warning("upgraded %s from schema %d to %d%s", self.label, found, latest,
+                    f"; the old database is kept as {backup}" if backup else "")
+
+    def _backup(self, version: int) -> Path | None:
+        """A copy of a SQLite file as it was before an upgrade (owner-only), beside it; None for other databases."""
+        path = sqlite_path(self.url)
+        if path is None:
+            return None
+        target = path.with_name(f"{path.name}.schema{version}.bak")
+        if target.exists():
+            return target
+        import sqlite3
+
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o600))
+        # A read of the committed state: the upgrade's transaction holds the write lock but has written nothing.
+        source, copy = sqlite3.connect(path), sqlite3.connect(target)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+            source.close()
+        return target
 
     def get_meta(self, key: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
     def set_meta(self, key: str, value: str) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(meta.delete().where(meta.c.key == key))
             conn.execute(meta.insert().values(key=key, value=value))
 
@@ -127,7 +161,7 @@ class Store:
         for a in items:
             batch[a.id] = a  # the last of several items with one id wins
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             topic_ids = self._topic_ids(conn, {t for a in batch.values() for t in a.topics})
             ids = list(batch)
             existing: dict[str, tuple[str, datetime]] = {}
@@ -252,7 +286,7 @@ class Store:
                      subject: str, message_id: str | None) -> Issue:
         """Record an issue and its articles; an existing issue of the same key is replaced."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             old = conn.execute(sa.select(issues.c.id).where(issues.c.digest == digest, issues.c.key == key)).scalar()
             if old is not None:
                 conn.execute(issue_articles.delete().where(issue_articles.c.issue_id == old))
@@ -269,7 +303,7 @@ class Store:
         return self.get_issue(digest, key)
 
     def update_issue(self, issue_id: int, **values) -> None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(issues.update().where(issues.c.id == issue_id).values(**values))
 
     def issue_size(self, issue_id: int) -> int:
@@ -300,7 +334,7 @@ class Store:
         removed = list(removed)
         if not states and not removed:
             return
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             keys = list(states) + removed
             for chunk in _chunks(keys):
                 conn.execute(source_files.delete().where(source_files.c.key.in_(chunk)))
@@ -335,13 +369,3 @@ def _article(r) -> Article:
 def _issue(r, arts: tuple[Article, ...]) -> Issue:
     return Issue(digest=r.digest, key=r.key, issue_date=r.issue_date, articles=arts, subject=r.subject,
                  message_id=r.message_id, created=_aware(r.created), id=r.id, error=r.error)
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()

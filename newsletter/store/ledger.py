@@ -11,6 +11,7 @@ from typing import Iterable, Iterator
 
 import sqlalchemy as sa
 
+from newsletter.store.engine import writing
 from newsletter.store.tables import deliveries, subscriber_digests, subscribers
 
 QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
@@ -64,13 +65,14 @@ class Ledger:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self.writer = writing(engine)
 
     def queue_missing(self, issue_id: int, digest: str) -> None:
         """Queue a row for every active subscriber of the digest that the issue has none for yet."""
         member = _active_members(digest).where(
             ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
                                                         deliveries.c.subscriber_id == subscribers.c.id)))
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             # In the database, not through Python: the list can be as long as it likes.
             conn.execute(deliveries.insert().from_select(
                 ["subscriber_id", "issue_id", "status", "attempts", "permanent", "updated"],
@@ -82,7 +84,7 @@ class Ledger:
         still = sa.select(subscriber_digests.c.subscriber_id).join(
             subscribers, subscribers.c.id == subscriber_digests.c.subscriber_id).where(
             subscriber_digests.c.digest == digest, subscribers.c.status == "active")
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(deliveries.update().where(
                 deliveries.c.issue_id == issue_id, _open_row(), deliveries.c.subscriber_id.not_in(still)).values(
                 status=SKIPPED, last_error="no longer subscribed to this digest", updated=_now()))
@@ -116,7 +118,7 @@ class Ledger:
     def record_many(self, results: list[dict]) -> None:
         """Commit several results in one transaction (one fsync)."""
         now = _now()
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(_RECORD, [dict(r_id=r["delivery_id"], r_status=r["status"], r_attempts=r["attempts"],
                                         r_error=r["error"], r_message_id=r["message_id"], r_permanent=r["permanent"],
                                         r_updated=now) for r in results])

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import sqlalchemy as sa
 
+from newsletter.store.engine import writing
 from newsletter.errors import SubscriberError
 from newsletter.model import Rejection, Subscriber
 from newsletter.store.tables import subscriber_digests, subscribers
@@ -51,6 +52,7 @@ class Subscribers:
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
+        self.writer = writing(engine)
 
     def get(self, email: str) -> Subscriber | None:
         with self.engine.connect() as conn:
@@ -66,7 +68,7 @@ class Subscribers:
             resubscribe: bool = False) -> tuple[Subscriber, bool]:
         """Add an address, or update an active one (digests are added to); (subscriber, created)."""
         address = normalise_address(email)
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             return self._add(conn, address, name, tuple(digests), tuple(topics), resubscribe)
 
     def _add(self, conn, address, name, digests, topics, resubscribe) -> tuple[Subscriber, bool]:
@@ -110,7 +112,7 @@ class Subscribers:
             raise SubscriberError(f"has unknown columns: {', '.join(unknown)}", where=origin,
                                   hint="use the columns email, name, digests, topics")
         seen: dict[str, int] = {}
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             for row in reader:
                 line = reader.line_num
                 row = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
@@ -144,11 +146,11 @@ class Subscribers:
         return [_subscriber(r, digests.get(r.id, ())) for r in rows]
 
     def remove(self, email: str) -> bool:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             return conn.execute(subscribers.delete().where(subscribers.c.email == normalise_address(email))).rowcount > 0
 
     def unsubscribe(self, subscriber_id: int) -> Subscriber | None:
-        with self.engine.begin() as conn:
+        with self.writer.begin() as conn:
             conn.execute(subscribers.update().where(subscribers.c.id == subscriber_id)
                          .values(status=UNSUBSCRIBED, updated=_now()))
         return self.get_by_id(subscriber_id)

@@ -1,10 +1,9 @@
-"""The tables, in one place, and the schema version a database is checked against."""
+"""The tables of the newest schema, in one place (older databases are upgraded by migrations.py)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-SCHEMA_VERSION = 1
 CHUNK = 500  # ids per IN (...) query: well under SQLite's variable limit
 
 metadata = sa.MetaData()

@@ -1,0 +1,95 @@
+"""Numbered schema migrations: a database made by an earlier release is upgraded in place.
+
+`tables.py` describes the newest schema; a new database is created from it directly. A
+database made by an earlier release carries its schema version in `meta`; each registered
+step brings it one version further, in one transaction, under a lock that keeps two
+processes from upgrading at once (SQLite: the write lock of BEGIN IMMEDIATE; PostgreSQL: a
+transaction-scoped advisory lock). A step is a function of a Connection, written against the
+schema as it stood at the previous version: never import today's tables into an old step.
+
+To change the schema: edit `tables.py`, then add `@migration(N)` with the next number here.
+`tests/test_store_migrations.py` upgrades databases made by release 1 and checks that the
+result matches a new database table by table, so a forgotten step fails there.
+
+Why our own registry rather than Alembic: the steps ship inside the package and run on open,
+with no migration folder, `alembic.ini` or separate command for an editor to run; the schema
+is a dozen tables, and SQLite's table rebuilds are a few lines with the helpers below.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[sa.Connection], None]
+MIGRATIONS: dict[int, Step] = {}
+FIRST_VERSION = 1  # the schema of the first release; a database without a version is not ours
+ADVISORY_LOCK_ID = 0x6E6C5F6D6967  # "nl_mig": serialises schema changes on PostgreSQL
+
+
+def migration(version: int) -> Callable[[Step], Step]:
+    """Register the step that upgrades a database from `version - 1` to `version`."""
+    def register(step: Step) -> Step:
+        if version in MIGRATIONS or version <= FIRST_VERSION:
+            raise RuntimeError(f"migration {version} is registered twice or numbered too low")
+        MIGRATIONS[version] = step
+        return step
+    return register
+
+
+def latest_version() -> int:
+    return max(MIGRATIONS, default=FIRST_VERSION)
+
+
+def lock_for_schema_change(conn: sa.Connection) -> None:
+    """Hold, for the rest of this transaction, the lock that serialises schema changes."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": ADVISORY_LOCK_ID})
+    # SQLite: the caller's transaction began with BEGIN IMMEDIATE and holds the write lock.
+
+
+def pending(found: int) -> list[int]:
+    """The step numbers a database at version `found` still needs, in order."""
+    return [v for v in sorted(MIGRATIONS) if v > found]
+
+
+def apply(conn: sa.Connection, found: int) -> list[int]:
+    """Run the steps a database at version `found` needs, inside the caller's transaction."""
+    done = []
+    for version in pending(found):
+        log.info("upgrading the database schema to version %d", version)
+        MIGRATIONS[version](conn)
+        done.append(version)
+    return done
+
+
+# -- helpers for steps ---------------------------------------------------------
+
+def add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
+    """ALTER TABLE ... ADD COLUMN, with the column's type and default compiled for this database."""
+    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table)} ADD COLUMN {ddl}"))
+
+
+def rebuild_table(conn: sa.Connection, new: sa.Table, columns: list[str]) -> None:
+    """Replace a table by `new` (same name), copying `columns`; for changes ALTER TABLE cannot make on SQLite.
+
+    `new` must be defined on its own MetaData. Foreign keys are off while migrations run on
+    SQLite (see Store), so dropping the old table cascades to nothing; they are checked after.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    name, temp = new.name, f"_new_{new.name}"
+    staged = new.to_metadata(sa.MetaData(), name=temp)
+    for index in list(staged.indexes):  # indexes are made under their real names after the rename
+        staged.indexes.discard(index)
+    staged.create(conn)
+    cols = ", ".join(quote(c) for c in columns)
+    conn.execute(sa.text(f"INSERT INTO {quote(temp)} ({cols}) SELECT {cols} FROM {quote(name)}"))
+    conn.execute(sa.text(f"DROP TABLE {quote(name)}"))
+    conn.execute(sa.text(f"ALTER TABLE {quote(temp)} RENAME TO {quote(name)}"))
+    for index in new.indexes:
+        index.create(conn)
