@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from newsletter.errors import StoreBusyError, StoreError
+from newsletter.masking import register
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def open_engine(url: str) -> sa.Engine:
     except sa.exc.ArgumentError:
         raise StoreError(f"{label!r} is not a database URL", hint='newsletter.database takes a file path or a URL '
                          'such as "postgresql+psycopg://user@host/db"') from None
+    register(parsed.password)  # a database error quoting the URL must not show it
     path = sqlite_path(parsed)
     if path is not None:
         _create_private(path)

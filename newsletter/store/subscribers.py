@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
@@ -64,6 +65,11 @@ class Subscribers:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             return self._load(conn, row) if row else None
 
+    def salt(self, subscriber_id: int) -> str | None:
+        """The salt signed into the subscriber's tokens; None when there is no such subscriber."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(subscribers.c.salt).where(subscribers.c.id == subscriber_id)).scalar()
+
     def add(self, email: str, *, name: str | None = None, digests: Sequence[str] = (), topics: Sequence[str] = (),
             resubscribe: bool = False) -> tuple[Subscriber, bool]:
         """Add an address, or update an active one (digests are added to); (subscriber, created)."""
@@ -79,7 +85,7 @@ class Subscribers:
         if row is None:
             sid = conn.execute(subscribers.insert().values(
                 email=address, name=name, status=ACTIVE, topics=json.dumps(list(topics), ensure_ascii=False),
-                created=now, updated=now)).inserted_primary_key[0]
+                created=now, updated=now, salt=secrets.token_urlsafe(12))).inserted_primary_key[0]
             created = True
         else:
             if row.status == UNSUBSCRIBED and not resubscribe:
