@@ -255,12 +255,14 @@ def _send_process(config: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
 
 
-def _many_subscribers(config: Path, n: int) -> list[str]:
+def _many_subscribers(config: Path, n: int, build: bool = True) -> list[str]:
+    """n subscribers (sorted addresses), and the issue of 2024-10-11 built unless build=False."""
     addresses = [f"reader{i:03d}@example.org" for i in range(n)]
     csv_file = config.parent / "many.csv"
     csv_file.write_text("email\n" + "\n".join(addresses) + "\n")
     assert run("--config", config, "subscribers", "import", csv_file).exit_code == 0
-    assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0
+    if build:
+        assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0
     return addresses
 
 

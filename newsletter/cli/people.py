@@ -219,7 +219,7 @@ def send(
         typer.echo(f"interrupted: {report.remaining} not sent yet; run the same command again to send to them "
                    "(nobody gets it twice)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    if report.failed:
+    if report.failed or report.unknown:
         raise typer.Exit(EXIT_ERROR)
 
 

@@ -18,7 +18,7 @@ encoded word would be decoded.
 from __future__ import annotations
 
 import re
-from email.header import Header
+from email.charset import Charset
 from email.utils import parseaddr
 
 from newsletter.errors import ComposeError
@@ -26,6 +26,8 @@ from newsletter.errors import ComposeError
 SUBJECT_LIMIT = 200  # characters
 NAME_LIMIT = 100
 LINE = 78  # the line length RFC 5322 asks for
+WORD = 75  # the longest encoded word RFC 2047 allows
+_UTF8 = Charset("utf-8")  # encodes as Q or B, whichever is shorter
 
 ADDRESS_HEADERS = frozenset({"From", "To", "Reply-To", "Sender", "Cc"})
 PHRASE_HEADERS = ADDRESS_HEADERS | {"List-Id"}  # "Display text <something>"
@@ -76,9 +78,30 @@ def header_value(name: str, value: str | tuple[str | None, str]) -> str:
 
 
 def _encoded(name: str, text: str) -> str:
-    # Header picks Q or B per word run and splits between characters; Q leaves only letters,
-    # digits and -!*+/ bare, which is also what RFC 2047 allows inside a phrase.
-    return Header(text, "utf-8", header_name=name).encode(linesep="\r\n", maxlinelen=LINE)
+    """Encoded words, one per line, split where the text has a space (kept inside the word before it).
+
+    Readers drop the folding between two encoded words (RFC 2047 6.2), so a split inside a
+    word would be invisible to them, but some (Python's own address parser among them) show
+    it as a space: splitting at spaces reads right either way. Q leaves only letters, digits
+    and -!*+/ bare, which is also what RFC 2047 allows inside a phrase.
+    """
+    words = text.split(" ")
+    lines: list[str] = []
+    budget = max(LINE - len(name) - 2, 20)
+    current = ""
+    for i, word in enumerate(words):
+        candidate = current + word + (" " if i < len(words) - 1 else "")
+        if current and len(_UTF8.header_encode(candidate)) > min(budget, WORD):
+            lines.append(_UTF8.header_encode(current))
+            candidate, budget = candidate[len(current):], LINE - 1
+        current = candidate
+        while len(_UTF8.header_encode(current)) > min(budget, WORD):  # one word too long for a line
+            cut = next(n for n in range(len(current) - 1, 0, -1)
+                       if len(_UTF8.header_encode(current[:n])) <= min(budget, WORD))
+            lines.append(_UTF8.header_encode(current[:cut]))
+            current, budget = current[cut:], LINE - 1
+    lines.append(_UTF8.header_encode(current))
+    return "\r\n ".join(lines)
 
 
 def _fold_words(start: int, text: str) -> str:

@@ -142,7 +142,9 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
         if not todo:
             report.skipped = counts.skipped
             report.nothing = (f"issue {digest.name} {slot.key} is fully sent ({report.already} recipients); "
-                              "nothing to send" + _unknown_note(counts.unknown))
+                              "nothing to send" if not counts.unknown else
+                              f"issue {digest.name} {slot.key}: nothing left to send ({report.already} sent)"
+                              + _unknown_note(counts.unknown))
             return report
         if confirm is not None and not confirm(report, todo):
             report.nothing = "not confirmed; nothing sent"

@@ -31,7 +31,7 @@ from typing import Callable
 
 from newsletter.errors import StoreBusyError, StoreError
 from newsletter.store.engine import database_label
-from newsletter.store.journal import Journal, replay_journals, worker_alive
+from newsletter.store.journal import LIVE, Journal, replay_journals, worker_alive
 from newsletter.store.ledger import Ledger, Outcome, Pending
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class LedgerSession:
         self._next_renewal = clock() + self._interval
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        LIVE.add(worker)
         self._thread.start()
 
     # -- called by the sending threads --------------------------------------------------
@@ -126,6 +127,7 @@ class LedgerSession:
             log.warning("could not give back %d claimed deliveries (%s); another send takes them over after "
                         "their lease of %.0f s", len(self.held), exc, self.lease)
         finally:
+            LIVE.discard(self.worker)
             self.journal.close()
 
     def _ask(self, request: _Request):

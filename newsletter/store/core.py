@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
 from newsletter.store import migrations
-from newsletter.store.engine import database_label, open_engine, sqlite_path, writing
+from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.tables import (CHUNK, article_topics, articles, issue_articles, issues, meta,
@@ -162,6 +162,7 @@ class Store:
             batch[a.id] = a  # the last of several items with one id wins
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.writer.begin() as conn:
+            serialise(conn, "articles")
             topic_ids = self._topic_ids(conn, {t for a in batch.values() for t in a.topics})
             ids = list(batch)
             existing: dict[str, tuple[str, datetime]] = {}
@@ -287,6 +288,7 @@ class Store:
         """Record an issue and its articles; an existing issue of the same key is replaced."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.writer.begin() as conn:
+            serialise(conn, f"issue:{digest}:{key}")
             old = conn.execute(sa.select(issues.c.id).where(issues.c.digest == digest, issues.c.key == key)).scalar()
             if old is not None:
                 conn.execute(issue_articles.delete().where(issue_articles.c.issue_id == old))
@@ -335,6 +337,7 @@ class Store:
         if not states and not removed:
             return
         with self.writer.begin() as conn:
+            serialise(conn, "source_files")
             keys = list(states) + removed
             for chunk in _chunks(keys):
                 conn.execute(source_files.delete().where(source_files.c.key.in_(chunk)))

@@ -70,6 +70,21 @@ def writing(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{_WRITE: True})
 
 
+def serialise(conn: sa.Connection, name: str) -> None:
+    """Make this write transaction wait for any other one serialised under `name` (until commit).
+
+    SQLite needs nothing: BEGIN IMMEDIATE already lets one writer in at a time. PostgreSQL lets
+    two transactions read "not there yet" and both insert; a transaction-scoped advisory lock
+    makes the second read after the first has committed (two sends building one issue, or
+    syncing the same sources, at once).
+    """
+    if conn.dialect.name == "postgresql":
+        import hashlib
+
+        key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _create_private(path: Path) -> None:
     if path.exists():
         return

@@ -24,13 +24,19 @@ log = logging.getLogger(__name__)
 RESERVED = 256 * 1024  # room for a few hundred results: more than the messages one send has in flight
 SUFFIX = ".journal"
 
+# The sends running in this process: a long-lived process (the scheduler) runs one after another,
+# and the claims a finished one left behind belong to nobody.
+LIVE: set[str] = set()
+
 
 def worker_alive(worker: str) -> bool:
-    """Whether the process named by a worker id (host:pid:random) may still run; True when it cannot be told."""
+    """Whether the sender named by a worker id (host:pid:random) may still run; True when it cannot be told."""
     host, _, rest = worker.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return True
+    if int(pid) == os.getpid():
+        return worker in LIVE
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

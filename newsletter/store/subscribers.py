@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from newsletter.model import Rejection, Subscriber
 from newsletter.store.tables import subscriber_digests, subscribers
 
 ACTIVE, UNSUBSCRIBED = "active", "unsubscribed"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 CSV_COLUMNS = ("email", "name", "digests", "topics")
 
 
@@ -78,8 +80,9 @@ class Subscribers:
             return self._add(conn, address, name, tuple(digests), tuple(topics), resubscribe)
 
     def _add(self, conn, address, name, digests, topics, resubscribe) -> tuple[Subscriber, bool]:
-        # A name goes into the To header of every issue: one line, however it was typed or quoted in a CSV.
-        name = " ".join(name.split()) or None if name is not None else None
+        # A name goes into the To header of every issue: one line without control characters (NUL,
+        # ESC...), however it was typed or quoted in a CSV.
+        name = " ".join(_CONTROL.sub(" ", name).split()) or None if name is not None else None
         row = conn.execute(sa.select(subscribers).where(subscribers.c.email == address)).first()
         now = _now()
         if row is None:
