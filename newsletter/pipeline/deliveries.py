@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from typing import Callable, Iterator
@@ -26,7 +27,9 @@ from newsletter.tokens import make_token
 log = logging.getLogger(__name__)
 
 ALL_TOPICS = ""  # the variant of subscribers without topics: the whole issue
-CLAIM_PER_CONNECTION, CLAIM_MIN, CLAIM_MAX = 8, 16, 500  # rows per claim: a few seconds of sending
+# Rows per claim: small at first, so several senders starting together all get some, then
+# about CLAIM_SECONDS of sending at the rate measured, so the database is never the bottleneck.
+CLAIM_PER_CONNECTION, CLAIM_MAX, CLAIM_SECONDS = 8, 500, 1.0
 
 
 def variant_of(subscriber: Subscriber | Pending, articles: tuple[Article, ...]) -> tuple[str, tuple[Article, ...]]:
@@ -101,7 +104,7 @@ def deliver_issue(config: Config, store: Store, digest: Digest, issue: Issue, ba
     templates = Templates(config, digest, issue, now)
     sender = envelope_sender(config)
     by_topics: dict[tuple[str, ...], compose.MessageTemplate | None] = {}
-    batch = min(max(CLAIM_MIN, CLAIM_PER_CONNECTION * settings.connections), CLAIM_MAX)
+    smallest = min(CLAIM_PER_CONNECTION * settings.connections, CLAIM_MAX)
 
     def record(outcome: Outcome, email: str) -> None:
         session.record(outcome)
@@ -127,20 +130,28 @@ def deliver_issue(config: Config, store: Store, digest: Digest, issue: Issue, ba
             return None
 
     def messages() -> Iterator[Outgoing]:
-        requeued = False
+        requeued, size = False, smallest
+        claimed = session.claim_soon(size)
         while not (stop and stop.is_set()):
-            rows = session.claim(batch)
+            started, rows = time.monotonic(), claimed()
             if not rows:
                 if requeued or not store.ledger.queue_missing(issue.id, digest.name):
                     return
                 requeued = True  # subscribers who joined during the send
+                claimed = session.claim_soon(size)
                 continue
-            for row in rows:
+            claimed = None
+            for i, row in enumerate(rows):
                 if stop and stop.is_set():
                     return
+                if i == len(rows) // 2:  # the next batch is claimed while this one goes out
+                    claimed = session.claim_soon(size)
                 message = message_for(row)
                 if message is not None:
                     yield message
+            claimed = claimed or session.claim_soon(size)
+            rate = len(rows) / max(time.monotonic() - started, 1e-3)
+            size = min(max(smallest, int(rate * CLAIM_SECONDS)), CLAIM_MAX)
 
     def on_result(result: Result) -> None:
         # Called by each connection's thread once the server has answered; it returns only

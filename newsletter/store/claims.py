@@ -64,8 +64,10 @@ class _Request:
         self.error = error
         self.done.set()
 
-    def wait(self):
-        self.done.wait()
+    def wait(self, writer: threading.Thread):
+        while not self.done.wait(1.0):
+            if not writer.is_alive() and not self.done.is_set():  # it died before it got to this one
+                raise StoreBusyError("the ledger writer of this send stopped")
         if self.error is not None:
             raise self.error
         return self.result
@@ -98,6 +100,12 @@ class LedgerSession:
     def claim(self, limit: int) -> list[Pending]:
         """Claim up to `limit` more rows (after replaying any journal); [] when none is left to claim."""
         return self._ask(_Request("claim", limit))
+
+    def claim_soon(self, limit: int) -> Callable[[], list[Pending]]:
+        """Start claiming, so the next batch is ready before this one runs out; call the result to get it."""
+        request = _Request("claim", limit)
+        self._queue.put(request)
+        return lambda: request.wait(self._thread)
 
     def record(self, outcome: Outcome) -> None:
         """Record one result (with whatever else is waiting); return once it is durable, else raise."""
@@ -132,11 +140,26 @@ class LedgerSession:
 
     def _ask(self, request: _Request):
         self._queue.put(request)
-        return request.wait()
+        return request.wait(self._thread)
 
     # -- the writer thread -----------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:  # a bug here must not leave the senders waiting forever
+            log.exception("the ledger writer failed")
+            self.broken = self.broken or StoreBusyError(f"the ledger writer failed: {type(exc).__name__}: {exc}",
+                                                        where=self.label)
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    return
+                if item is not _STOP:
+                    item.fail(self.broken)
+
+    def _serve(self) -> None:
         while True:
             try:
                 first = self._queue.get(timeout=max(0.0, self._next_renewal - self.clock()))
@@ -158,11 +181,11 @@ class LedgerSession:
             records = [r for r in batch if r.kind == "record"]
             if records:
                 self._write(records)
+            if self.clock() >= self._next_renewal:  # before new claims: they need no renewal yet
+                self._renew()
             for request in batch:
                 if request.kind == "claim":
                     self._claim(request)
-            if self.clock() >= self._next_renewal:
-                self._renew()
             if stop:
                 return
 
@@ -215,7 +238,7 @@ class LedgerSession:
         started = self.clock()
 
         def claim() -> list[Pending]:
-            replay_journals(self.ledger, self.journal.path.parent)
+            replay_journals(self.ledger, self.journal.path.parent, own=self.journal.path)
             dead = [h for h in self.ledger.holders(self.issue_id) if h != self.worker and not worker_alive(h)]
             return self.ledger.claim(self.issue_id, self.digest, self.worker, request.value,
                                      lease_until=_utc_now() + timedelta(seconds=self.lease), started=self.started,
@@ -238,7 +261,7 @@ class LedgerSession:
             return
         try:
             kept = self.ledger.renew(self.worker, _utc_now() + timedelta(seconds=self.lease))
-        except StoreError as exc:
+        except Exception as exc:  # the next renewal tries again; meanwhile may_send watches the lease
             log.warning("could not renew the claims of this send: %s", exc)
             self._next_renewal = started + min(self._interval, 1.0)
             return

@@ -106,10 +106,23 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _written_part(path: Path) -> bytes:
+    """The bytes before the reserved (zeroed) space; read a block at a time, as it is mostly empty."""
+    parts = []
+    with open(path, "rb") as fh:
+        while block := fh.read(16384):
+            end = block.find(b"\0")
+            if end >= 0:
+                parts.append(block[:end])
+                break
+            parts.append(block)
+    return b"".join(parts)
+
+
 def read_journal(path: Path) -> tuple[str | None, list[Outcome]]:
     """(owner, results) of a journal; a line cut short by a crash is left out."""
     try:
-        raw = path.read_bytes().split(b"\0", 1)[0]
+        raw = _written_part(path)
     except OSError:
         return None, []
     lines = raw.decode("utf-8", "replace").splitlines()
@@ -126,12 +139,14 @@ def read_journal(path: Path) -> tuple[str | None, list[Outcome]]:
     return owner, outcomes
 
 
-def replay_journals(ledger: Ledger, folder: Path) -> int:
-    """Record what journals in `folder` hold; remove those whose process is gone. How many results were applied."""
+def replay_journals(ledger: Ledger, folder: Path, own: Path | None = None) -> int:
+    """Record what journals in `folder` hold (but `own`); remove those whose process is gone; how many applied."""
     if not folder.is_dir():
         return 0
     applied = 0
     for path in sorted(folder.glob(f"*{SUFFIX}")):
+        if path == own:
+            continue
         owner, outcomes = read_journal(path)
         if owner is None:  # torn at creation: nothing in it was ever needed
             if not _young(path):
