@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -103,11 +104,31 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal(cur)
     # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _wal(cur) -> None:
+    """PRAGMA journal_mode=WAL, waiting (up to the busy timeout) where SQLite answers "locked" at once.
+
+    While one connection sets up the shared memory of a WAL database that had no connection
+    open, another one opening it is told "database is locked" without its busy handler being
+    asked; a scheduled run starting beside the scheduler's own job store failed that way.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
