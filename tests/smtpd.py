@@ -272,13 +272,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def smtp_sink_server(backlog: int = 64):
-    """Run Postfix's C smtp-sink on a free port (it discards everything); yields a TestServer."""
+def smtp_sink_server(backlog: int = 64, delay: float | None = None):
+    """Run Postfix's C smtp-sink on a free port (it discards everything); yields a TestServer.
+
+    delay: seconds smtp-sink waits before it answers each DATA command (its -w), a slow server.
+    """
     path = find_smtp_sink()
     if path is None:
         raise FileNotFoundError("smtp-sink (Postfix) is not installed")
     port = _free_port()
-    command = [path, "-h", "sink.test"]
+    command = [path, "-h", "sink.test"] + (["-w", f"{delay:g}"] if delay else [])
     if os.geteuid() == 0:
         command += ["-u", "nobody"]  # smtp-sink refuses to run as root without a user to become
     command += [f"{HOST}:{port}", str(backlog)]

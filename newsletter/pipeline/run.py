@@ -21,7 +21,7 @@ from datetime import datetime, timedelta, timezone
 from newsletter import compose
 from newsletter.cadence import latest_run
 from newsletter.config import Config, Digest, load_config
-from newsletter.deliver.outbox import FILES, issue_dir
+from newsletter.deliver import FILES, issue_dir
 from newsletter.errors import NewsletterError
 from newsletter.pipeline.build import build_slot
 from newsletter.pipeline.common import delivers_personally, open_store
