@@ -1,0 +1,380 @@
+"""Client support: each CSS property, at-rule, element, attribute and image format the email uses,
+against the caniemail data for the clients we target (caniemail.json, made by scripts/caniemail_data.py).
+
+A client counts as affected by one use of a feature when the data says it does not support the
+feature, or supports it partly under a note whose condition holds for this use (a partly
+supported feature with no notes counts too). Who sees a use at all is worked out first:
+
+- an element hidden with `display:none` is not looked at for the clients that honour it there;
+- a rule inside `@media` only for the clients that apply that media query (an email must read well
+  without its media queries, so the query itself is never reported);
+- a `<style>` element is reported only when the email relies on it (rules outside `@media`), as
+  clients without `<style>` (Gmail with non-Google accounts) then lose them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.check import css
+from newsletter.check.document import Document, describe
+from newsletter.check.findings import ERROR, WARNING, Finding
+
+DATA = Path(__file__).resolve().parent / "caniemail.json"
+# Features that break the layout itself where they are missing: an error, not a warning.
+BREAKS_LAYOUT = {
+    "css-display-flex", "css-display-grid", "css-float", "css-position", "css-grid-template", "css-flex-direction",
+    "css-flex-wrap", "css-justify-content", "css-align-items", "css-gap", "css-left-right-top-bottom", "css-inset",
+    "css-at-import", "html-link",
+}
+# Features a client that ignores them renders as if they were not written: hints, not layout.
+HINTS = {"html-doctype", "html-meta-color-scheme", "css-color-scheme"}
+# A client that ignores these CSS sizes on an element falls back on its HTML attribute, which
+# Outlook (Windows) honours: width="536" with style="width:100%" is how images stay fluid.
+SIZE_ATTRIBUTES = {"width": "width", "max-width": "width", "height": "height"}
+SIZE_FEATURES = {"css-width", "css-max-width", "css-height"}
+MAX_SELECTED = 50  # elements a <style> rule is judged on; enough to meet each kind of element it styles
+
+
+@dataclass(frozen=True)
+class Feature:
+    id: str
+    title: str
+    match: dict
+    support: dict  # client -> (status, [note indexes])
+    notes: tuple   # ({"text", "when"}, ...)
+
+
+@dataclass(frozen=True)
+class Data:
+    clients: dict          # key -> label
+    url: str               # "https://www.caniemail.com/features/{id}/"
+    by_id: dict
+    by_property: dict      # property -> [Feature], the value-specific ones first
+    by_value: tuple        # (compiled regex, Feature) for units and functions
+    by_element: dict
+    by_attribute: dict
+    by_at_rule: dict
+    by_media_feature: dict
+    by_image: dict
+    important: Feature | None
+    variables: Feature | None
+
+
+@functools.lru_cache(maxsize=1)
+def data() -> Data:
+    """The shipped caniemail data, indexed by what each feature is found by."""
+    raw = json.loads(DATA.read_text(encoding="utf-8"))
+    by_property: dict = {}
+    by_value, by_element, by_attribute, by_at, by_media, by_image, by_id = [], {}, {}, {}, {}, {}, {}
+    important = variables = None
+    for f in raw["features"]:
+        feature = Feature(f["id"], f["title"], f["match"], {k: tuple(v) for k, v in f["support"].items()},
+                          tuple(f["notes"]))
+        by_id[feature.id] = feature
+        m = feature.match
+        if "property" in m:
+            for name in m["property"]:
+                by_property.setdefault(name, []).append(feature)
+        elif "value" in m:
+            by_value.append((re.compile(m["value"], re.I), feature))
+        if m.get("property_prefix"):
+            variables = feature
+        for name in m.get("element", []):
+            by_element.setdefault(name, []).append(feature)
+        for name in m.get("attribute", []):
+            by_attribute.setdefault(name, []).append(feature)
+        if "at_rule" in m:
+            by_at[m["at_rule"]] = feature
+        for name in m.get("media_feature", []):
+            by_media[name] = feature
+        for ext in m.get("image", []):
+            by_image[ext] = feature
+        if m.get("important"):
+            important = feature
+    for features in by_property.values():
+        features.sort(key=lambda f: "value" not in f.match)
+    return Data(raw["clients"], raw["source"]["url"], by_id, by_property, tuple(by_value), by_element,
+                by_attribute, by_at, by_media, by_image, important, variables)
+
+
+@dataclass(frozen=True)
+class Use:
+    """One use of a feature: where, by which clients it is seen, and what the notes' conditions test."""
+
+    feature: Feature
+    clients: frozenset
+    element: object = None          # the lxml element it is on (for a <style> rule: one it selects)
+    line: int | None = None
+    where: str | None = None
+    declaration: css.Declaration | None = None
+    block: tuple = ()               # the declarations beside it
+    value: str = ""                 # what value conditions test: the CSS value or the attribute's
+    inline: bool = True             # in the HTML itself, seen by clients that ignore <style>
+    in_body: bool = False
+    style_size: int = 0
+
+
+# -- conditions of the notes ------------------------------------------------
+
+def _token(value: str, token: str) -> bool:
+    if token == "%":
+        return "%" in value
+    t = re.escape(token.lower())
+    return re.search(rf"(?<![\w-]){t}(?![\w-])|\d{t}\b", value.lower()) is not None
+
+
+def _px(value: str) -> float:
+    return max((float(n) for n in re.findall(r"(\d+(?:\.\d+)?)px", value)), default=0.0)
+
+
+def _is_color(value: str) -> bool:
+    return re.fullmatch(r"#[0-9a-f]{3,8}|[a-z]+|rgba?\([^)]*\)|hsla?\([^)]*\)", value.strip().lower()) is not None
+
+
+def _holds(key: str, arg, use: Use) -> bool:
+    tag = use.element.tag if use.element is not None else None
+    value = use.value
+    if key == "inline":
+        return use.inline
+    if key == "element":
+        return tag in arg
+    if key == "element_except":
+        return tag is not None and tag not in arg
+    if key == "contains":
+        return use.element is not None and any(use.element.iter(*arg)) and use.element.tag not in arg
+    if key == "values":
+        return any(_token(value, t) for t in arg)
+    if key == "values_except":
+        return value.strip().lower() not in arg
+    if key == "negative":
+        return re.search(r"(?<![\w-])-(?:\d|\.\d)", value) is not None
+    if key == "comma":
+        return any(sep == "," for _, sep in css._split(value, ","))
+    if key == "words":
+        return len(value.split()) >= arg
+    if key == "not_color":
+        return not _is_color(value)
+    if key == "px_over":
+        return _px(value) > arg
+    if key == "value_regex":
+        return re.search(arg, value, re.I) is not None
+    if key == "raw":
+        return use.declaration is not None and re.search(arg, use.declaration.raw) is not None
+    if key == "property":
+        return use.declaration is not None and use.declaration.property in arg
+    if key == "attributes":
+        el = use.element
+        return el is not None and any(el.get(a) is not None or any(c.get(a) is not None for c in el) for a in arg)
+    if key == "unless_declared":
+        return not any(d.property == arg for d in use.block)
+    if key == "in_body":
+        return use.in_body
+    if key == "style_over":
+        return use.style_size > arg
+    return False  # a condition this version does not know: never enough to report on its own
+
+
+def affected(use: Use) -> dict:
+    """client -> (status, notes) for each client that sees this use and does not fully support it."""
+    out = {}
+    for client in use.clients:
+        entry = use.feature.support.get(client)
+        if entry is None:
+            continue
+        status, refs = entry
+        notes = [use.feature.notes[i] for i in refs]
+        if status == "n":
+            out[client] = ("n", tuple(n["text"] for n in notes))
+            continue
+        applying = tuple(n["text"] for n in notes
+                         if n["when"] is not None and all(_holds(k, v, use) for k, v in n["when"].items()))
+        if applying or (status == "a" and not notes):
+            out[client] = ("a", applying)
+    return out
+
+
+# -- collecting the uses --------------------------------------------------------
+
+class _Collector:
+    def __init__(self, doc: Document):
+        self.doc, self.data = doc, data()
+        self.all = frozenset(self.data.clients)
+        self.found: dict[str, list] = {}  # feature id -> [(use, affected)]
+        self.selections: dict[str, tuple] = {}
+
+    def add(self, use: Use) -> None:
+        if use.feature.id in HINTS or not use.clients:
+            return
+        hit = affected(use)
+        if hit:
+            self.found.setdefault(use.feature.id, []).append((use, hit))
+
+    def declaration_uses(self, decl: css.Declaration, block, clients, element, inline: bool, **where):
+        d = self.data
+        specific = [f for f in d.by_property.get(decl.property, ())
+                    if "value" in f.match and re.search(f.match["value"], decl.value, re.I)]
+        generic = [f for f in d.by_property.get(decl.property, ()) if "value" not in f.match]
+        features = specific or generic
+        features += [f for regex, f in d.by_value if regex.search(decl.value)]
+        if d.important is not None and decl.important:
+            features.append(d.important)
+        if d.variables is not None and decl.property.startswith("--"):
+            features.append(d.variables)
+        fallback = SIZE_ATTRIBUTES.get(decl.property)
+        if fallback and element is not None and element.get(fallback) is not None:
+            features = [f for f in features if f.id not in SIZE_FEATURES]
+        for feature in features:
+            self.add(Use(feature, clients, element, declaration=decl, block=tuple(block), value=decl.value,
+                         inline=inline, **where))
+
+    def hidden_for(self, element, decls) -> frozenset:
+        """The clients that hide this element: those that honour its display:none there."""
+        if not any(x.property == "display" and x.value.strip().lower() == "none" for x in decls):
+            return frozenset()
+        feature = self.data.by_id.get("css-display-none")
+        if feature is None:
+            return self.all
+        shown = affected(Use(feature, self.all, element, value="none"))
+        return self.all - frozenset(shown)
+
+    def walk(self) -> None:
+        root = self.doc.root
+        if root is None:
+            return
+        visible = {root: self.all}
+        for element in self.doc.elements():
+            parent = element.getparent()
+            clients = visible.get(parent, self.all) if parent is not None else self.all
+            decls = self.doc.style(element)
+            clients = clients - self.hidden_for(element, decls)
+            visible[element] = clients
+            if not clients:
+                continue
+            where = {"line": element.sourceline, "where": describe(element)}
+            self.markup_uses(element, clients, where)
+            for decl in decls:
+                self.declaration_uses(decl, decls, clients, element, True, **where)
+        self.style_uses(visible)
+
+    def markup_uses(self, element, clients, where) -> None:
+        d = self.data
+        tag = element.tag
+        if tag == "style":
+            return  # judged as a whole by style_uses: does the email rely on it?
+        for feature in d.by_element.get(tag, ()):
+            wanted = feature.match.get("type")
+            if wanted is None or (element.get("type") or "text").lower() == wanted:
+                self.add(Use(feature, clients, element, **where))
+        for name, value in element.attrib.items():
+            for feature in d.by_attribute.get(name.lower(), ()):
+                self.add(Use(feature, clients, element, value=value, **where))
+        if tag == "img":
+            feature = d.by_image.get(image_format(element.get("src") or ""))
+            if feature is not None:
+                self.add(Use(feature, clients, element, value=element.get("src") or "", **where))
+
+    def style_uses(self, visible: dict) -> None:
+        for element, rules in self.doc.sheets:
+            relied_on = any(r.selector or r.at_name not in ("media",) for r in rules)
+            in_body = any(a.tag == "body" for a in element.iterancestors())
+            feature = self.data.by_id.get("html-style")
+            where = {"line": element.sourceline, "where": "<style>"}
+            if feature is not None:
+                self.add(Use(feature, self.all, element, inline=relied_on, in_body=in_body,
+                             style_size=len((element.text or "").encode("utf-8")), **where))
+            self.rule_uses(rules, self.all, visible, where)
+
+    def rule_uses(self, rules, clients, visible, where) -> None:
+        for rule in rules:
+            if rule.selector:
+                chosen = self.selected(rule.selector) or (None,)
+                for element in chosen:
+                    seen = clients if element is None else clients & visible.get(element, frozenset())
+                    for decl in rule.declarations:
+                        self.declaration_uses(decl, rule.declarations, seen, element, False, **where)
+            elif rule.at_name == "media":
+                self.rule_uses(rule.rules, clients & self.media_clients(rule.at), visible, where)
+            else:
+                feature = self.data.by_at_rule.get(rule.at_name)
+                inner = clients
+                if feature is not None:
+                    use = Use(feature, clients, inline=False, **where)
+                    self.add(use)
+                    inner = clients - frozenset(c for c, (status, _) in affected(use).items() if status == "n")
+                self.rule_uses(rule.rules, inner, visible, where)
+
+    def media_clients(self, query: str) -> frozenset:
+        """The clients that apply a media query: those that support @media and each feature it tests."""
+        clients = self.all
+        for name in ["media", *css.media_features(query)]:
+            feature = self.data.by_at_rule.get(name) if name == "media" else self.data.by_media_feature.get(name)
+            if feature is not None:
+                clients = clients - {c for c, (status, _) in feature.support.items() if status == "n"}
+        return clients
+
+    def selected(self, selector: str) -> tuple:
+        """The elements a selector picks (at most MAX_SELECTED); () when it picks none or cannot be read."""
+        if selector not in self.selections:
+            from cssselect import SelectorError
+
+            # Pseudo-classes (:hover) and pseudo-elements cannot be matched on a static page: the
+            # rule is judged on the elements the rest of the selector picks.
+            plain = re.sub(r"::?[a-z-]+(\([^)]*\))?", "", selector)
+            try:
+                found = tuple(self.doc.root.cssselect(plain)[:MAX_SELECTED])
+            except (SelectorError, ValueError, SyntaxError):
+                found = ()
+            self.selections[selector] = found
+        return self.selections[selector]
+
+
+def image_format(src: str) -> str:
+    """'jpg' for '.../a.JPG?x=1', 'data:' for an inline image, '' when the URL does not say."""
+    src = src.strip()
+    if src.lower().startswith("data:"):
+        return "data:"
+    name = src.split("?")[0].split("#")[0].rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def _message(feature: Feature, hits: dict, labels: dict, count: int) -> tuple[str, tuple[str, ...]]:
+    groups: dict[tuple, list[str]] = {}
+    for client in labels:  # in the data's client order
+        if client in hits:
+            groups.setdefault(hits[client], []).append(client)
+    parts = []
+    for (status, notes), clients in groups.items():
+        kind = "not supported" if status == "n" else "partly supported"
+        names = ", ".join(labels[c] for c in clients)
+        parts.append(f"{kind} in {names}" + (f" ({' '.join(notes)})" if notes else ""))
+    uses = f" [{count} places]" if count > 1 else ""
+    clients = tuple(labels[c] for c in labels if c in hits)
+    return f"{feature.title}: {'; '.join(parts)}{uses}", clients
+
+
+def check_support(doc: Document):
+    """Findings for each feature the email uses that a target client does not fully support."""
+    collector = _Collector(doc)
+    collector.walk()
+    d = collector.data
+    for feature_id, uses in collector.found.items():
+        feature = d.by_id[feature_id]
+        hits: dict = {}
+        for _, hit in uses:
+            for client, entry in hit.items():
+                status, notes = hits.get(client, (entry[0], ()))
+                status = "n" if "n" in (status, entry[0]) else "a"
+                hits[client] = (status, tuple(dict.fromkeys(notes + entry[1])))
+        first = uses[0][0]
+        message, clients = _message(feature, hits, d.clients, len(uses))
+        url = d.url.format(id=feature.id)
+        layout = feature.id in BREAKS_LAYOUT
+        fix = ("lay out with tables (role=\"presentation\") instead" if layout else
+               "leave it out, or make sure the email reads well without it") + f"; see {url}"
+        yield Finding("support", ERROR if layout else WARNING, message, fix, first.where, first.line, clients,
+                      len(uses))
