@@ -40,9 +40,14 @@ def test_a_partial_support_note_counts_only_when_its_condition_holds():
                                                '</tr></table>'))["margin"].clients
 
 
-def test_line_height_needs_the_outlook_rule_beside_it():
+def test_line_height_needs_the_outlook_rule_beside_it_or_in_an_outlook_only_style():
     assert "line-height" in support(cell('<p style="line-height:20px">x</p>'))
     assert support(cell('<p style="line-height:20px;mso-line-height-rule:exactly">x</p>')) == {}
+    outlook = "<!--[if mso]><style>p, td { mso-line-height-rule: exactly; }</style><![endif]-->\n"
+    assert support(cell('<p style="line-height:20px">x</p>'), outlook) == {}
+    # For the elements it selects only, and only inside a comment that Outlook alone reads.
+    assert "line-height" in support(cell('<div style="line-height:20px">x</div>'), outlook)
+    assert "line-height" in support(cell('<p style="line-height:20px">x</p>'), outlook.replace("[if mso]", "[if IE]"))
 
 
 def test_many_places_make_one_finding_that_counts_them():

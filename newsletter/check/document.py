@@ -58,6 +58,21 @@ class Document:
             return []
         return [(el, css.sheet(el.text or "")) for el in self.root.iter("style")]
 
+    @cached_property
+    def outlook_sheets(self) -> list[css.Rule]:
+        """The rules of <style> elements inside Outlook-only conditional comments (<!--[if mso]>)."""
+        if self.root is None:
+            return []
+        from lxml import etree
+
+        rules = []
+        for comment in self.root.iter(etree.Comment):
+            text = comment.text or ""
+            if re.match(r"\s*\[if [^\]]*mso", text):
+                for style in re.findall(r"<style[^>]*>(.*?)</style>", text, re.S | re.I):
+                    rules += [r for r in css.sheet(style) if r.selector]
+        return rules
+
     def elements(self):
         """Every element of the HTML (comments and processing instructions left out)."""
         if self.root is None:

@@ -10,6 +10,9 @@ supported feature with no notes counts too). Who sees a use at all is worked out
   without its media queries, so the query itself is never reported);
 - a `<style>` element is reported only when the email relies on it (rules outside `@media`), as
   clients without `<style>` (Gmail with non-Google accounts) then lose them.
+
+What an Outlook-only `<style>` (inside `<!--[if mso]>`) declares for an element counts as declared
+beside its inline style: that is where `mso-line-height-rule` belongs.
 """
 
 from __future__ import annotations
@@ -205,7 +208,11 @@ class _Collector:
         self.doc, self.data = doc, data()
         self.all = frozenset(self.data.clients)
         self.found: dict[str, list] = {}  # feature id -> [(use, affected)]
-        self.selections: dict[str, tuple] = {}
+        self.selections: dict[tuple, tuple] = {}
+        self.outlook: dict = {}  # element -> declarations the Outlook-only <style> gives it
+        for rule in doc.outlook_sheets:
+            for element in self.selected(rule.selector, limit=None):
+                self.outlook.setdefault(element, []).extend(rule.declarations)
 
     def add(self, use: Use) -> None:
         if use.feature.id in HINTS or not use.clients:
@@ -257,8 +264,9 @@ class _Collector:
                 continue
             where = {"line": element.sourceline, "where": describe(element)}
             self.markup_uses(element, clients, where)
+            block = decls + self.outlook.get(element, [])
             for decl in decls:
-                self.declaration_uses(decl, decls, clients, element, True, **where)
+                self.declaration_uses(decl, block, clients, element, True, **where)
         self.style_uses(visible)
 
     def markup_uses(self, element, clients, where) -> None:
@@ -317,20 +325,21 @@ class _Collector:
                 clients = clients - {c for c, (status, _) in feature.support.items() if status == "n"}
         return clients
 
-    def selected(self, selector: str) -> tuple:
-        """The elements a selector picks (at most MAX_SELECTED); () when it picks none or cannot be read."""
-        if selector not in self.selections:
+    def selected(self, selector: str, limit: int | None = MAX_SELECTED) -> tuple:
+        """The elements a selector picks (at most `limit`); () when it picks none or cannot be read."""
+        key = (selector, limit)
+        if key not in self.selections:
             from cssselect import SelectorError
 
             # Pseudo-classes (:hover) and pseudo-elements cannot be matched on a static page: the
             # rule is judged on the elements the rest of the selector picks.
             plain = re.sub(r"::?[a-z-]+(\([^)]*\))?", "", selector)
             try:
-                found = tuple(self.doc.root.cssselect(plain)[:MAX_SELECTED])
+                found = tuple(self.doc.root.cssselect(plain)[:limit])
             except (SelectorError, ValueError, SyntaxError):
                 found = ()
-            self.selections[selector] = found
-        return self.selections[selector]
+            self.selections[key] = found
+        return self.selections[key]
 
 
 def image_format(src: str) -> str:
