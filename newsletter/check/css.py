@@ -39,8 +39,15 @@ class Rule:
         return self.at.split(None, 1)[0].lstrip("@").lower() if self.at else ""
 
 
+_PLAIN = re.compile(r"[\"'(\[\\]")
+
+
 def _split(text: str, separators: str):
     """(piece, separator) pairs of `text` cut at any of `separators` outside quotes, parentheses and braces."""
+    if not _PLAIN.search(text):  # the common case, and the thousands of style attributes of a long issue
+        pieces = re.split(f"([{re.escape(separators)}])", text)
+        yield from zip(pieces[0::2], pieces[1::2] + [""])
+        return
     depth, quote, start = 0, "", 0
     i = 0
     while i < len(text):

@@ -51,6 +51,11 @@ class Feature:
     support: dict  # client -> (status, [note indexes])
     notes: tuple   # ({"text", "when"}, ...)
 
+    @functools.cached_property
+    def looks_inside(self) -> bool:
+        """Whether a note's condition looks at more of the element than its tag (its children, attributes)."""
+        return any(n["when"] and {"contains", "attributes"} & n["when"].keys() for n in self.notes)
+
 
 @dataclass(frozen=True)
 class Data:
@@ -208,6 +213,8 @@ class _Collector:
         self.doc, self.data = doc, data()
         self.all = frozenset(self.data.clients)
         self.found: dict[str, list] = {}  # feature id -> [(use, affected)]
+        self.verdicts: dict[tuple, dict] = {}  # a use's signature -> affected(use): a long issue repeats itself
+        self.features: dict[tuple, list] = {}  # (property, value, important) -> the features a declaration uses
         self.selections: dict[tuple, tuple] = {}
         self.outlook: dict = {}  # element -> declarations the Outlook-only <style> gives it
         for rule in doc.outlook_sheets:
@@ -217,21 +224,35 @@ class _Collector:
     def add(self, use: Use) -> None:
         if use.feature.id in HINTS or not use.clients:
             return
-        hit = affected(use)
+        f = use.feature
+        element = use.element if f.looks_inside else getattr(use.element, "tag", None)
+        signature = (f.id, use.clients, element, use.value, use.inline, use.in_body, use.style_size,
+                     use.declaration.raw if use.declaration else None, frozenset(d.property for d in use.block))
+        if signature not in self.verdicts:
+            self.verdicts[signature] = affected(use)
+        hit = self.verdicts[signature]
         if hit:
             self.found.setdefault(use.feature.id, []).append((use, hit))
 
+    def declaration_features(self, decl: css.Declaration) -> list[Feature]:
+        """The features one declaration uses: its property (a value-specific feature first), units, functions."""
+        key = (decl.property, decl.value, decl.important)
+        if key not in self.features:
+            d = self.data
+            specific = [f for f in d.by_property.get(decl.property, ())
+                        if "value" in f.match and re.search(f.match["value"], decl.value, re.I)]
+            generic = [f for f in d.by_property.get(decl.property, ()) if "value" not in f.match]
+            features = specific or generic
+            features += [f for regex, f in d.by_value if regex.search(decl.value)]
+            if d.important is not None and decl.important:
+                features.append(d.important)
+            if d.variables is not None and decl.property.startswith("--"):
+                features.append(d.variables)
+            self.features[key] = features
+        return self.features[key]
+
     def declaration_uses(self, decl: css.Declaration, block, clients, element, inline: bool, **where):
-        d = self.data
-        specific = [f for f in d.by_property.get(decl.property, ())
-                    if "value" in f.match and re.search(f.match["value"], decl.value, re.I)]
-        generic = [f for f in d.by_property.get(decl.property, ()) if "value" not in f.match]
-        features = specific or generic
-        features += [f for regex, f in d.by_value if regex.search(decl.value)]
-        if d.important is not None and decl.important:
-            features.append(d.important)
-        if d.variables is not None and decl.property.startswith("--"):
-            features.append(d.variables)
+        features = self.declaration_features(decl)
         fallback = SIZE_ATTRIBUTES.get(decl.property)
         if fallback and element is not None and element.get(fallback) is not None:
             features = [f for f in features if f.id not in SIZE_FEATURES]
@@ -262,7 +283,7 @@ class _Collector:
             visible[element] = clients
             if not clients:
                 continue
-            where = {"line": element.sourceline, "where": describe(element)}
+            where = {"line": element.sourceline}  # described only if it is reported
             self.markup_uses(element, clients, where)
             block = decls + self.outlook.get(element, [])
             for decl in decls:
@@ -385,5 +406,5 @@ def check_support(doc: Document):
         layout = feature.id in BREAKS_LAYOUT
         fix = ("lay out with tables (role=\"presentation\") instead" if layout else
                "leave it out, or make sure the email reads well without it") + f"; see {url}"
-        yield Finding("support", ERROR if layout else WARNING, message, fix, first.where, first.line, clients,
-                      len(uses))
+        where = first.where or (describe(first.element) if first.element is not None else None)
+        yield Finding("support", ERROR if layout else WARNING, message, fix, where, first.line, clients, len(uses))
