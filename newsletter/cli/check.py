@@ -21,12 +21,13 @@ def print_findings(findings, err: bool = False) -> None:
 
 def check_line(report, digest: str, key: str) -> str:
     """The one-line count build and send print."""
+    from newsletter.pipeline.checking import check_command
+
     if report is None:
         return ""
     if not report.findings:
         return "check: no findings"
-    date = f" --date {key}" if len(key) == 10 else ""
-    return f"check: {report.summary()} (see `newsletter check {digest}{date}`)"
+    return f"check: {report.summary()} (see `{check_command(digest, key)}`)"
 
 
 def _is_file(target: str) -> bool:

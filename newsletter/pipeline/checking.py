@@ -31,15 +31,19 @@ def check_rendered(config: Config, digest: Digest, rendered: Rendered, key: str,
     return check.check_message(data, source=f"{digest.name} {key}")
 
 
+def check_command(digest: str, key: str) -> str:
+    """The command that shows an issue's findings (issues keyed by a time have no --date to name them)."""
+    return f"newsletter check {digest}" + (f" --date {key}" if len(key) == 10 else "")
+
+
 def refuse_errors(report: Report, digest: Digest, key: str) -> None:
-    """Stop a send whose issue has errors: CheckError naming the count, with the findings for the caller to show."""
+    """Stop a send whose issue has errors: CheckError naming the count and the first, with the findings to show."""
     if report.errors:
-        count = len(report.errors)
-        date_option = f" --date {key}" if len(key) == 10 else ""
-        raise CheckError(f"issue {digest.name} {key} has {count} error{'s' if count != 1 else ''} "
-                         f"({report.errors[0].message[:80]}...); nothing sent",
-                         hint=f"see `newsletter check {digest.name}{date_option}`; fix them, or send anyway with --force",
-                         findings=tuple(report.findings))
+        count, first = len(report.errors), report.errors[0].message
+        shown = first if len(first) <= 100 else first[:99] + "…"
+        raise CheckError(f"issue {digest.name} {key} has {count} error{'s' if count != 1 else ''} ({shown}); "
+                         "nothing sent", hint=f"see `{check_command(digest.name, key)}`; fix them, or send anyway "
+                         "with --force", findings=tuple(report.findings))
 
 
 def check_path(path: Path) -> Report:
