@@ -108,3 +108,17 @@ def test_at_rules():
 def test_hints_are_not_reported():
     head = '<meta name="color-scheme" content="light dark">\n'
     assert support(head=head) == {}  # the doctype and the color-scheme meta: nothing breaks without them
+
+
+def test_css_parsing_keeps_separators_inside_quotes_and_parentheses():
+    from newsletter.check.css import declarations, media_features, sheet
+
+    decls = declarations('font-family: "A;B", serif; background: url(a;b.png) !IMPORTANT; color:red;;')
+    assert [(d.property, d.value, d.important) for d in decls] == [
+        ("font-family", '"A;B", serif', False), ("background", "url(a;b.png)", True), ("color", "red", False)]
+    assert decls[1].raw == "background: url(a;b.png) !IMPORTANT"  # as written: Gmail wants it lower case
+    rules = sheet('/* a } comment */ p { color: red } @media (max-width: 600px) and (prefers-color-scheme: dark) '
+                  '{ .a { content: "}" } } @import url(x.css); @font-face { font-family: X }')
+    assert [(r.selector, r.at_name) for r in rules] == [("p", ""), (None, "media"), (None, "import"), (None, "font-face")]
+    assert rules[1].rules[0].declarations[0].value == '"}"'
+    assert media_features(rules[1].at) == ["max-width", "prefers-color-scheme"]

@@ -9,13 +9,11 @@ import pytest
 
 from newsletter.preview import make_server
 
+from tests.chromium import CHROMIUM, chromium
 from tests.conftest import write_config, write_markdown
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 DAY = "2024-10-11"
 NEWEST = "2024-10-11T18:00:00+00:00"
 TIMEOUT = 3000  # ms: a saved file must show within about a second; three leaves room on a busy machine
@@ -23,11 +21,8 @@ TIMEOUT = 3000  # ms: a saved file must show within about a second; three leaves
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -21,12 +21,10 @@ import pytest
 from newsletter.compose.fast import MessageTemplate
 from newsletter.pipeline.checking import SAMPLE_TO, sample_token
 
+from tests.chromium import CHROMIUM, chromium
 from tests.test_compose import SPY
 from tests.test_compose_email import ARABIC, config_for, render, sample_articles, thirty
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 REQUIRED = os.environ.get("NEWSLETTER_TEST_REQUIRE_TOOLS") == "1"
 PHONE = 375
 # Stands in for every remote image: wider than any column, so an image that is not fluid shows.
@@ -52,11 +50,8 @@ def without_style(html: str) -> str:
 def browser():
     if not CHROMIUM.exists():
         missing(f"Debian's Chromium at {CHROMIUM}")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture

@@ -42,14 +42,10 @@ class Rule:
 _PLAIN = re.compile(r"[\"'(\[\\]")
 
 
-def _split(text: str, separators: str):
-    """(piece, separator) pairs of `text` cut at any of `separators` outside quotes, parentheses and braces."""
-    if not _PLAIN.search(text):  # the common case, and the thousands of style attributes of a long issue
-        pieces = re.split(f"([{re.escape(separators)}])", text)
-        yield from zip(pieces[0::2], pieces[1::2] + [""])
-        return
-    depth, quote, start = 0, "", 0
-    i = 0
+def _unquoted(text: str, start: int = 0):
+    """(index, character) of each character of `text` from `start` on that is not inside a quoted string."""
+    quote = ""
+    i = start
     while i < len(text):
         ch = text[i]
         if quote:
@@ -59,14 +55,26 @@ def _split(text: str, separators: str):
                 quote = ""
         elif ch in "\"'":
             quote = ch
-        elif ch in "([":
+        else:
+            yield i, ch
+        i += 1
+
+
+def _split(text: str, separators: str):
+    """(piece, separator) pairs of `text` cut at any of `separators` outside quotes and parentheses."""
+    if not _PLAIN.search(text):  # the common case, and the thousands of style attributes of a long issue
+        pieces = re.split(f"([{re.escape(separators)}])", text)
+        yield from zip(pieces[0::2], pieces[1::2] + [""])
+        return
+    depth, start = 0, 0
+    for i, ch in _unquoted(text):
+        if ch in "([":
             depth += 1
         elif ch in ")]":
             depth = max(depth - 1, 0)
         elif depth == 0 and ch in separators:
             yield text[start:i], ch
             start = i + 1
-        i += 1
     yield text[start:], ""
 
 
@@ -88,24 +96,14 @@ def declarations(style: str) -> list[Declaration]:
 
 def _block_end(text: str, start: int) -> int:
     """The index of the brace closing the block that opens just before `start` (or the end of the text)."""
-    depth, quote = 1, ""
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "{":
+    depth = 1
+    for i, ch in _unquoted(text, start):
+        if ch == "{":
             depth += 1
         elif ch == "}":
             depth -= 1
             if depth == 0:
                 return i
-        i += 1
     return len(text)
 
 
@@ -149,21 +147,7 @@ def _rules(text: str) -> list[Rule]:
 
 
 def _next_of(text: str, start: int, chars: str) -> int:
-    quote = ""
-    i = start
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in chars:
-            return i
-        i += 1
-    return len(text)
+    return next((i for i, ch in _unquoted(text, start) if ch in chars), len(text))
 
 
 _FEATURE = re.compile(r"\(\s*([a-z-]+)\s*(?::|\))", re.I)
