@@ -80,3 +80,11 @@ def test_themes_are_cached_per_folder_and_user_files_win(tmp_path):
     assert env is not compose.load_theme(make_config(tmp_path))
     assert env.get_template("style.css").filename == str(folder / "style.css")
     assert env.get_template("email.html.j2").filename != str(folder / "email.html.j2")
+
+
+def test_a_layout_of_your_own_may_include_the_default_item_as_it_did(tmp_path):
+    # email.html.j2 written for an earlier default theme: no `first`, no contents list.
+    theme(tmp_path, {"email.html.j2": "<html><body><table>{% for item in items %}{% include 'item.html.j2' %}"
+                                      "{% endfor %}</table></body></html>\n"})
+    html = render(make_config(tmp_path, templates="mytheme"), [SPY, SPY]).html
+    assert html.count("Iran Gives in to Spy Mania</a></h2>") == 2 and "border-top" not in html
