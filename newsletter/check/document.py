@@ -46,10 +46,11 @@ class Document:
 
     def style(self, element) -> list[css.Declaration]:
         """The declarations of an element's style attribute (parsed once)."""
-        # Keyed by the element itself: that keeps lxml's proxy alive, so it stays the same object.
-        if element not in self._styles:
-            self._styles[element] = css.declarations(element.get("style") or "")
-        return self._styles[element]
+        # By the text of the attribute: the items of an issue repeat the same few styles.
+        text = element.get("style") or ""
+        if text not in self._styles:
+            self._styles[text] = css.declarations(text)
+        return self._styles[text]
 
     @cached_property
     def sheets(self) -> list[tuple[object, list[css.Rule]]]:

@@ -120,7 +120,7 @@ class Use:
     line: int | None = None
     where: str | None = None
     declaration: css.Declaration | None = None
-    block: tuple = ()               # the declarations beside it
+    block: tuple = ()               # the declarations beside it (a tuple of Declaration: hashable)
     value: str = ""                 # what value conditions test: the CSS value or the attribute's
     inline: bool = True             # in the HTML itself, seen by clients that ignore <style>
     in_body: bool = False
@@ -227,7 +227,7 @@ class _Collector:
         f = use.feature
         element = use.element if f.looks_inside else getattr(use.element, "tag", None)
         signature = (f.id, use.clients, element, use.value, use.inline, use.in_body, use.style_size,
-                     use.declaration.raw if use.declaration else None, frozenset(d.property for d in use.block))
+                     use.declaration.raw if use.declaration else None, use.block)
         if signature not in self.verdicts:
             self.verdicts[signature] = affected(use)
         hit = self.verdicts[signature]
@@ -257,7 +257,7 @@ class _Collector:
         if fallback and element is not None and element.get(fallback) is not None:
             features = [f for f in features if f.id not in SIZE_FEATURES]
         for feature in features:
-            self.add(Use(feature, clients, element, declaration=decl, block=tuple(block), value=decl.value,
+            self.add(Use(feature, clients, element, declaration=decl, block=block, value=decl.value,
                          inline=inline, **where))
 
     def hidden_for(self, element, decls) -> frozenset:
@@ -285,7 +285,7 @@ class _Collector:
                 continue
             where = {"line": element.sourceline}  # described only if it is reported
             self.markup_uses(element, clients, where)
-            block = decls + self.outlook.get(element, [])
+            block = tuple(decls + self.outlook.get(element, []))
             for decl in decls:
                 self.declaration_uses(decl, block, clients, element, True, **where)
         self.style_uses(visible)
@@ -325,7 +325,7 @@ class _Collector:
                 for element in chosen:
                     seen = clients if element is None else clients & visible.get(element, frozenset())
                     for decl in rule.declarations:
-                        self.declaration_uses(decl, rule.declarations, seen, element, False, **where)
+                        self.declaration_uses(decl, tuple(rule.declarations), seen, element, False, **where)
             elif rule.at_name == "media":
                 self.rule_uses(rule.rules, clients & self.media_clients(rule.at), visible, where)
             else:
