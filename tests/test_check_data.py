@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.check.support import DATA
+from newsletter.check.caniemail import DATA
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path("/work/shared/data/caniemail")  # the copy this project's machines keep; see scripts/caniemail_data.py
