@@ -140,11 +140,14 @@ def build(
 ) -> None:
     """Build one issue into outbox/<digest>/<date>/ (message.eml, index.html, message.txt).
 
-    JSON: {"digest", "date", "subject", "articles": [ids], "files": {"eml", "html", "txt"}},
-    or {"skipped": true, "reason": ...} when there was nothing to send.
+    JSON: {"digest", "date", "subject", "articles": [ids], "files": {"eml", "html", "txt"},
+    "check": {"errors", "warnings"}, "notes": [...]}, or {"skipped": true, "reason": ...} when there
+    was nothing to send.
+    Each build checks the email (see `newsletter check`) and prints the count of findings.
     Example: newsletter build daily --date 2024-10-11 --open
     """
     from newsletter import pipeline
+    from newsletter.cli.check import check_line
 
     parsed_day = _parse_day(day)
     config = state.config()
@@ -159,11 +162,16 @@ def build(
         return
     if as_json:
         _emit_json({"digest": result.digest, "date": result.key, "subject": result.subject,
-                    "articles": result.articles, "files": {k: str(v) for k, v in result.files.items()}})
+                    "articles": result.articles, "files": {k: str(v) for k, v in result.files.items()},
+                    "check": {"errors": len(result.check.errors), "warnings": len(result.check.warnings)},
+                    "notes": result.notes})
     else:
+        for note in result.notes:
+            typer.echo(f"note: {note}", err=True)
         typer.echo(f"{result.subject} ({len(result.articles)} articles)")
         for path in result.files.values():
             typer.echo(str(path))
+        typer.echo(check_line(result.check, result.digest, result.key))
     if open_:
         import webbrowser
 

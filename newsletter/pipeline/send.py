@@ -10,9 +10,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Callable
 
+from newsletter import compose
+from newsletter.check import Report
 from newsletter.config import Config, Digest
 from newsletter.model import Issue
 from newsletter.pipeline.build import build_slot, draft_issue
+from newsletter.pipeline.checking import check_rendered, refuse_errors
 from newsletter.pipeline.common import backend_for, delivers_personally, journal_folder, open_store
 from newsletter.pipeline.deliveries import (ALL_TOPICS, Tally, Templates, deliver_issue, envelope_sender, outgoing,
                                             variant_of)
@@ -41,6 +44,7 @@ class SendReport:
     elsewhere: int = 0         # of those, being sent right now by another process
     interrupted: bool = False
     nothing: str | None = None  # why nothing was sent at all
+    check: Report | None = None  # the checks of the issue as sent, run once before sending
 
 
 def secret_key(store: Store) -> bytes:
@@ -93,6 +97,8 @@ def send_test(config: Config, digest_name: str | None, day: date | None, recipie
         return report
     template = Templates(config, digest, issue, now, prefix="[TEST] ").get(issue.articles)
     report.subject = template.subject
+    # A test copy is how an editor looks at an issue: it is checked, never refused.
+    report.check = _check(config, digest, issue, now)
     sender = envelope_sender(config)
     messages = (outgoing(template, sender, a, None, a, "", template.new_message_id()) for a in addresses)
 
@@ -110,8 +116,12 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                         confirm: Callable[[SendReport, int], bool] | None = None,
                         progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None,
                         sync_first: bool = True, now: datetime | None = None, slot: IssueSlot | None = None,
-                        ssl_context=None, retry_unknown: bool = False) -> SendReport:
-    """Send one issue to every active subscriber of the digest that has not had it yet."""
+                        ssl_context=None, retry_unknown: bool = False, force: bool = False) -> SendReport:
+    """Send one issue to every active subscriber of the digest that has not had it yet.
+
+    The issue is checked first (once, not per recipient); one with errors is refused with a
+    CheckError unless `force`. A dry run reports the check and refuses nothing.
+    """
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot or slot_for_date(digest, day or now.date())
@@ -126,6 +136,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
         if issue is None:
             return report
         report.subject = issue.subject
+        report.check = _check(config, digest, issue, now)
         if dry_run:
             for person in store.ledger.to_send(issue.id, digest.name):
                 variant, items = variant_of(person, issue.articles)
@@ -146,6 +157,8 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                               f"issue {digest.name} {slot.key}: nothing left to send ({report.already} sent)"
                               + _unknown_note(counts.unknown))
             return report
+        if not force:
+            refuse_errors(report.check, digest, issue.key)
         if confirm is not None and not confirm(report, todo):
             report.nothing = "not confirmed; nothing sent"
             return report
@@ -165,6 +178,11 @@ def _unknown_note(unknown: int) -> str:
         return ""
     return (f"; {unknown} deliver{'y is' if unknown == 1 else 'ies are'} unknown (the server never answered): "
             "send --retry-unknown sends those again")
+
+
+def _check(config: Config, digest: Digest, issue: Issue, now: datetime) -> Report:
+    """The checks of the whole issue (every item), as a subscriber without topics gets it."""
+    return check_rendered(config, digest, compose.render(issue, digest, config), issue.key, now)
 
 
 def _counts(store: Store, issue: Issue) -> Counts:
