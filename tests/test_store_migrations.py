@@ -173,7 +173,7 @@ def test_a_locked_database_says_so(tmp_path: Path, monkeypatch):
     try:
         with pytest.raises(StoreBusyError, match=r"is locked by another process.*wait for the other newsletter"):
             with Store(f"sqlite:///{path}") as store:
-                store.set_meta("x", "y")
+                store.meta_or_default("x", lambda: "y")
     finally:
         holder.execute("ROLLBACK")
         holder.close()

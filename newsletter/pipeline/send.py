@@ -52,11 +52,9 @@ def secret_key(store: Store) -> bytes:
     env = os.environ.get("NEWSLETTER_SECRET_KEY")
     if env:
         return env.encode("utf-8")
-    kept = store.get_meta("secret_key")
-    if kept is None:
-        kept = secrets.token_hex(32)
-        store.set_meta("secret_key", kept)
-    return bytes.fromhex(kept)
+    # Two sends starting together must not each make a key: one would sign tokens the other's replaces.
+    return bytes.fromhex(store.get_meta("secret_key") or store.meta_or_default("secret_key",
+                                                                             lambda: secrets.token_hex(32)))
 
 
 def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: IssueSlot, now: datetime,

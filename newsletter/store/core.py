@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -147,10 +147,15 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
-    def set_meta(self, key: str, value: str) -> None:
+    def meta_or_default(self, key: str, make: Callable[[], str]) -> str:
+        """The stored value of `key`; the first caller stores `make()`, every concurrent one reads it back."""
         with self.writer.begin() as conn:
-            conn.execute(meta.delete().where(meta.c.key == key))
-            conn.execute(meta.insert().values(key=key, value=value))
+            serialise(conn, f"meta:{key}")
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+            if value is None:
+                value = make()
+                conn.execute(meta.insert().values(key=key, value=value))
+            return value
 
     # -- articles -----------------------------------------------------------
 
