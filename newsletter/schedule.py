@@ -87,6 +87,7 @@ class SchedulerLock:
                                       hint="stop it first: only one scheduler may use a database") from None
             raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
         # The file is never deleted: unlinking a lock file lets two processes lock two different files.
+        os.fchmod(fd, 0o600)  # one made by an earlier release was readable by all
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self.fd = fd

@@ -66,7 +66,8 @@ class Journal:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
         except OSError as exc:
             raise StoreError(f"cannot create the journal for unrecorded results: {exc.strerror}", where=str(path),
-                             hint="the folder of the database must be writable") from None
+                             hint="that folder (beside a SQLite database, else in the config folder) must be "
+                                  "writable; nothing was sent") from None
         try:
             os.posix_fallocate(fd, 0, RESERVED)
             header = (json.dumps({"worker": worker}) + "\n").encode("utf-8")
