@@ -6,10 +6,10 @@ preview server call the functions here and nothing below them.
 
 from newsletter.pipeline.build import BuildResult, IssueCheck, build, build_slot, check_issue, issue_articles
 from newsletter.pipeline.checking import check_path
-from newsletter.pipeline.common import open_store
+from newsletter.pipeline.common import open_store, state_path
 from newsletter.pipeline.ingest import (ImportReport, import_inputs, import_into_store, list_articles, list_topics,
                                         sync, sync_store)
 
 __all__ = ["BuildResult", "ImportReport", "IssueCheck", "build", "build_slot", "check_issue", "check_path",
-           "import_inputs", "import_into_store", "issue_articles", "list_articles", "list_topics", "open_store", "sync",
-           "sync_store"]
+           "import_inputs", "import_into_store", "issue_articles", "list_articles", "list_topics", "open_store",
+           "state_path", "sync", "sync_store"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
@@ -17,6 +19,7 @@ from newsletter.model import Rejection, Subscriber
 from newsletter.store.tables import subscriber_digests, subscribers
 
 ACTIVE, UNSUBSCRIBED = "active", "unsubscribed"
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 CSV_COLUMNS = ("email", "name", "digests", "topics")
 
 
@@ -64,6 +67,11 @@ class Subscribers:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             return self._load(conn, row) if row else None
 
+    def salt(self, subscriber_id: int) -> str | None:
+        """The salt signed into the subscriber's tokens; None when there is no such subscriber."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(subscribers.c.salt).where(subscribers.c.id == subscriber_id)).scalar()
+
     def add(self, email: str, *, name: str | None = None, digests: Sequence[str] = (), topics: Sequence[str] = (),
             resubscribe: bool = False) -> tuple[Subscriber, bool]:
         """Add an address, or update an active one (digests are added to); (subscriber, created)."""
@@ -72,14 +80,15 @@ class Subscribers:
             return self._add(conn, address, name, tuple(digests), tuple(topics), resubscribe)
 
     def _add(self, conn, address, name, digests, topics, resubscribe) -> tuple[Subscriber, bool]:
-        # A name goes into the To header of every issue: one line, however it was typed or quoted in a CSV.
-        name = " ".join(name.split()) or None if name is not None else None
+        # A name goes into the To header of every issue: one line without control characters (NUL,
+        # ESC...), however it was typed or quoted in a CSV.
+        name = " ".join(_CONTROL.sub(" ", name).split()) or None if name is not None else None
         row = conn.execute(sa.select(subscribers).where(subscribers.c.email == address)).first()
         now = _now()
         if row is None:
             sid = conn.execute(subscribers.insert().values(
                 email=address, name=name, status=ACTIVE, topics=json.dumps(list(topics), ensure_ascii=False),
-                created=now, updated=now)).inserted_primary_key[0]
+                created=now, updated=now, salt=secrets.token_urlsafe(12))).inserted_primary_key[0]
             created = True
         else:
             if row.status == UNSUBSCRIBED and not resubscribe:
