@@ -102,12 +102,15 @@ class ReadResult:
     notes: list[str] = field(default_factory=list)
     # ids of articles that had no date and were given the default one
     undated: set[str] = field(default_factory=set)
+    # article id -> the id an earlier release gave the same article, so the store can re-key it
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def extend(self, other: "ReadResult") -> None:
         self.articles.extend(other.articles)
         self.rejected.extend(other.rejected)
         self.notes.extend(other.notes)
         self.undated |= other.undated
+        self.aliases.update(other.aliases)
 
 
 @dataclass(frozen=True)
