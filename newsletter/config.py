@@ -26,7 +26,7 @@ NEWSLETTER_KEYS = {
     "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
     "language", "list_id", "max_file_size", "max_article_size",
 }
-SOURCE_KEYS = {"path", "url", "format"}
+SOURCE_KEYS = {"path", "url", "format", "every", "timeout"}
 DIGEST_KEYS = {
     "title", "subject", "preheader", "topics", "window", "max_articles", "cadence",
     "timezone", "delivery", "send_empty", "misfire_grace", "contents_above",
@@ -58,8 +58,11 @@ def format_size(size: int) -> str:
     for unit in ("GB", "MB", "KB"):
         if size >= _UNITS[unit]:
             value = size / _UNITS[unit]
-            return f"{value:.0f} {unit}" if value >= 10 or value == int(value) else f"{value:.1f} {unit}"
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f}".removesuffix(".0") + f" {unit}"
     return f"{size} bytes"
+
+
+DEFAULT_FETCH_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class Source:
     path: Path | None = None
     url: str | None = None
     format: str | None = None
+    every: timedelta | None = None  # read it at most this often; None: on every sync
+    timeout: float = DEFAULT_FETCH_TIMEOUT  # seconds for the whole fetch of a url
 
     @property
     def label(self) -> str:
@@ -231,10 +236,14 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         fmt = v.choice(src, "format", where, FORMATS, None)
         if ("path" in src) == ("url" in src):
             v.fail(where, "needs exactly one of path or url", 'e.g. path = "articles"')
+        every = v.duration(src, "every", where, None) if "every" in src else None
+        timeout = v.number(src, "timeout", where, DEFAULT_FETCH_TIMEOUT, float, 0.1, 3600)
         if "url" in src:
-            sources.append(Source(url=v.url(src, "url", where), format=fmt))
+            sources.append(Source(url=v.url(src, "url", where), format=fmt, every=every, timeout=timeout))
         else:
-            sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt))
+            if "timeout" in src:
+                v.fail(f"{where}.timeout", "applies to url sources only", "remove it from this path source")
+            sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt, every=every))
 
     digests = {}
     raw_digests = v.table(raw, "digests")
