@@ -101,7 +101,8 @@ def _fields(entry, raw_title: str, feed_title: str | None) -> Fields:
         body, lede = _text(summary), ("html", "")
     origin = entry.get("source") or {}
     return Fields(
-        title=raw_title, url=entry.get("link") or None, guid=entry.get("id") or None,
+        # FeedBurner links go through its proxy; the original link is the article's own address.
+        title=raw_title, url=entry.get("feedburner_origlink") or entry.get("link") or None, guid=entry.get("id") or None,
         source=_plain(origin.get("title_detail")) or origin.get("title") or feed_title,
         author=(entry.get("author_detail") or {}).get("name") or entry.get("author") or None,
         topics=[t for tag in entry.get("tags") or [] if (t := tag.get("label") or tag.get("term"))],

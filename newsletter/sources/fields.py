@@ -88,6 +88,8 @@ def _topics(value, name: str) -> tuple[str, ...]:
 
 
 def _image(value, name: str) -> str | None:
+    if isinstance(value, str) and value.startswith("//"):
+        value = "https:" + value  # protocol-relative, as Blogger writes them: mail clients need a scheme
     try:
         return check_url(value or None, "image")
     except ItemError as exc:
