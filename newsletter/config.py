@@ -244,6 +244,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
             if "timeout" in src:
                 v.fail(f"{where}.timeout", "applies to url sources only", "remove it from this path source")
             sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt, every=every))
+        twin = next((n for n, other in enumerate(sources[:-1], 1) if other.label == sources[-1].label), None)
+        if twin is not None:
+            v.fail(where, f"is the same source as sources[{twin}] ({sources[-1].label})", "remove one of them")
 
     digests = {}
     raw_digests = v.table(raw, "digests")

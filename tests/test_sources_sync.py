@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -113,6 +115,22 @@ def test_import_of_only_bad_inputs_exits_1(project: Path):
     assert "0 new, 0 updated, 0 unchanged, 1 rejected" in result.stdout
 
 
+def test_two_processes_syncing_at_once_store_each_article_once(project: Path):
+    folder = project.parent / "articles"
+    for n in range(300):
+        write_markdown(folder / f"d{n % 7}", f"a{n:03}.md", f"Article {n}")
+    bad_file(project)
+    code = ("import sys; from newsletter.config import load_config; from newsletter.pipeline import sync_store; "
+            "r = sync_store(load_config(sys.argv[1])); print(r.new, len(r.rejected))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(project)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert sum(int(out.split()[0]) for out, _ in outs) == 300
+    again, titles = synced(project)
+    assert len(titles) == 300 and again.new == again.updated == 0 and again.rejected == []
+
+
 # -- folders ------------------------------------------------------------------------
 
 def test_links_out_of_the_folder_and_loops_are_not_followed_and_said_once(project: Path, tmp_path: Path):
@@ -143,6 +161,17 @@ def test_a_file_over_max_file_size_is_rejected_once(tmp_path: Path):
     first, titles = synced(project)
     assert [(r.origin, r.reason) for r in first.rejected] == [(str(big), "is 2 KB, over max_file_size (1 KB)")]
     assert titles == set() and synced(project)[0].rejected == []
+
+
+def test_a_folder_inside_another_configured_folder_is_read_once_with_one_id(tmp_path: Path):
+    project = write_config(tmp_path / "p", '\n[[sources]]\npath = "articles/inner"\n')
+    write_markdown(project.parent / "articles" / "inner", "a.md", "Inner")
+    report, _ = synced(project)
+    config = config_from(project)
+    with open_store(config) as store:
+        assert [a.id for a in store.find_articles()] == ["file:inner/a.md"]
+    assert report.rejected == [] and report.new == 1
+    assert synced(project)[0].inputs_unchanged == 1
 
 
 def test_markdown_files_of_one_name_in_two_folders_are_two_articles(project: Path):

@@ -188,11 +188,13 @@ def _read_path(path: str, ctx: sources.ReadContext, fmt: str | None) -> ReadResu
 
 
 def _root(config: Config, path: str, default: str | None) -> str | None:
-    """The folder a file's id is taken relative to: the configured source folder it is in, else `default`."""
-    for source in config.sources:
-        if source.path is not None and source.path.is_dir() and path.startswith(sources.file_key(source.path)):
-            return str(source.path)
-    return default
+    """The folder a file's id is taken relative to: the outermost configured source folder it is in, else `default`.
+
+    So a file has one id whichever way it is read: by `import`, or through a folder inside another.
+    """
+    folders = [str(s.path) for s in config.sources if s.path is not None and s.path.is_dir()
+               and path.startswith(sources.file_key(s.path))]
+    return min(folders, key=len) if folders else default
 
 
 def sync(config: Config, store: Store, progress: Progress | None = None, *, now: datetime | None = None) -> ImportReport:
@@ -218,11 +220,16 @@ def sync(config: Config, store: Store, progress: Progress | None = None, *, now:
     count = itertools.count(1)
     tick = (lambda: progress(next(count), total)) if progress else None
     new_states, files, removed = [], [], []
+    read_already: set[str] = set()
     for source, listed in folders:
         key = sources.file_key(source.path)
         old = store.sync_state.files(key) if source.path.is_dir() else {
             k: v for k, v in store.sync_state.files(str(source.path)).items() if k == str(source.path)}
-        done = sources.refresh_folder(source, states.get(source.label), old, listed, ctx_for, now, tick)
+        # A folder inside another configured folder: its files were read with the outer one.
+        listed = [e for e in listed if e.path not in read_already]
+        read_already.update(e.path for e in listed)
+        done = sources.refresh_folder(source, states.get(source.label), old, listed, ctx_for, now, tick,
+                                      root=_root(config, str(source.path), None))
         importer.take(done)
         new_states.append(done.state)
         files += done.files
@@ -232,7 +239,9 @@ def sync(config: Config, store: Store, progress: Progress | None = None, *, now:
         new_states.append(done.state)
     # Articles first, states after: a sync killed in between reads the same inputs again next time.
     importer.finish()
-    store.sync_state.save(new_states, files, removed, keep_sources={s.label for s in config.sources})
+    # A folder inside another configured folder is read by both: one state per file.
+    unique = list({f.key: f for f in files}.values())
+    store.sync_state.save(new_states, unique, removed, keep_sources={s.label for s in config.sources})
     return report
 
 

@@ -84,8 +84,11 @@ def list_files(source: Source) -> list[Found | Skipped]:
 
 def refresh_folder(source: Source, state: SourceState | None, old_files: dict[str, FileState],
                    listed: list[Found | Skipped], ctx_for: ContextFor, now: datetime,
-                   progress: Callable[[], None] | None = None) -> Refreshed:
-    """Read the files of a path source that changed since the last sync."""
+                   progress: Callable[[], None] | None = None, root: str | None = None) -> Refreshed:
+    """Read the files of a path source that changed since the last sync.
+
+    `root` is the folder Markdown ids are relative to (the source's own folder by default).
+    """
     key = str(source.path)
     state = state or SourceState(key)
     if not source.path.exists():
@@ -94,7 +97,7 @@ def refresh_folder(source: Source, state: SourceState | None, old_files: dict[st
         _report_once(done, state.error, error, Rejection(key, "", error))
         return done
     done = Refreshed(state)
-    root = key if source.path.is_dir() else None
+    root = root or (key if source.path.is_dir() else None)
     for entry in listed:
         old = old_files.get(entry.path)
         if isinstance(entry, Skipped):
