@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
-                                progress_bar, _sync_lines, _table, app, state)
+                                _sync_lines, _synced, _table, app, progress_bar, state)
 
 @app.command()
 def init(
@@ -89,9 +89,7 @@ def sources_(as_json: AsJson = False, no_sync: NoSync = False) -> None:
     from newsletter import pipeline
 
     config = state.config()
-    with progress_bar("syncing") as advance:
-        rows, report = pipeline.source_status(config, sync_first=not no_sync, progress=advance)
-    _sync_lines(report)
+    rows = _synced(pipeline.source_status, config, sync_first=not no_sync)
     if as_json:
         _emit_json([_source_json(row) for row in rows])
         return
@@ -155,10 +153,8 @@ def articles(
     config = state.config()
     since_at = _parse_moment(since, "--since", config.timezone)
     until_at = _parse_moment(until, "--until", config.timezone, end_of_day=True)
-    with progress_bar("syncing") as advance:
-        found, report = pipeline.list_articles(config, topics=topic or [], since=since_at, until=until_at,
-                                               source=source, limit=limit, sync_first=not no_sync, progress=advance)
-    _sync_lines(report)
+    found = _synced(pipeline.list_articles, config, topics=topic or [], since=since_at, until=until_at, source=source,
+                    limit=limit, sync_first=not no_sync)
     if as_json:
         _emit_json([{"id": a.id, "title": a.title, "url": a.url, "source": a.source,
                      "published": a.published.isoformat(), "topics": list(a.topics), "author": a.author}
@@ -179,9 +175,7 @@ def topics(as_json: AsJson = False, no_sync: NoSync = False) -> None:
     from newsletter import pipeline
 
     config = state.config()
-    with progress_bar("syncing") as advance:
-        rows, report = pipeline.list_topics(config, sync_first=not no_sync, progress=advance)
-    _sync_lines(report)
+    rows = _synced(pipeline.list_topics, config, sync_first=not no_sync)
     if as_json:
         _emit_json([{"name": r.name, "slug": r.slug, "count": r.count,
                      "latest": r.latest.isoformat() if r.latest else None} for r in rows])
