@@ -73,9 +73,12 @@ def _follow(entry: os.DirEntry, top: str, visited: set[str], seen_files: set[str
     if entry.is_symlink():
         real = os.path.realpath(path)
         if not _inside(real, top):
-            return Skipped(path, f"is a link to {real}, outside the source folder: not followed")
+            return Skipped(_printable(path), f"is a link to {_printable(real)}, outside the source folder: not followed")
     else:
         real = path
+    if _printable(real) != real:
+        # Such a name can be neither printed in a message nor stored as a key.
+        return Skipped(_printable(path), "has a name that is not UTF-8: rename it")
     try:
         info = os.stat(real)
     except OSError as exc:
@@ -93,6 +96,11 @@ def _follow(entry: os.DirEntry, top: str, visited: set[str], seen_files: set[str
         return None
     seen_files.add(real)
     return Found(real, info)
+
+
+def _printable(path: str) -> str:
+    """A path as text: the bytes of a name that is not UTF-8 (kept as surrogates by os) shown as U+FFFD."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _inside(path: str, folder: str) -> bool:

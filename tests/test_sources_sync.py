@@ -148,6 +148,16 @@ def test_links_out_of_the_folder_and_loops_are_not_followed_and_said_once(projec
     assert synced(project)[0].notes == []
 
 
+def test_a_file_name_that_is_not_utf8_is_skipped_with_a_note(project: Path):
+    articles = project.parent / "articles"
+    write_markdown(articles, "good.md", "Good")
+    (Path(os.fsdecode(bytes(articles))) / os.fsdecode(b"bad\xffname.md")).write_text("---\ntitle: Bad\n---\n")
+    report, titles = synced(project)
+    assert titles == {"Good"}
+    assert report.notes == [f"{articles}/bad\ufffdname.md: has a name that is not UTF-8: rename it"]
+    assert synced(project)[0].notes == []
+
+
 def test_hidden_backup_and_scratch_files_are_skipped(project: Path):
     articles = project.parent / "articles"
     for name in ("kept.md", ".hidden.md", "kept.md~", "#kept.md#", "draft.md.swp", "old.md.bak"):

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from newsletter import sources
-from newsletter.config import Config, Source, format_size
+from newsletter.config import Config, Source
+from newsletter.errors import SourceError
 from newsletter.model import ReadResult, Rejection
 from newsletter.pipeline.common import open_store
 from newsletter.store import Store
@@ -53,7 +54,7 @@ class ImportReport:
 
 # -- reading ---------------------------------------------------------------
 
-def _contexts(config: Config, day: date | None = None) -> sources.refresh.ContextFor:
+def _contexts(config: Config, day: date | None = None) -> Callable[..., sources.ReadContext]:
     """A ReadContext maker for one import or sync: every input of it dates undated items alike."""
     if day is not None:
         when, label = sources.day_to_datetime(day, config.timezone), f"--date {day.isoformat()}"
@@ -105,8 +106,9 @@ class _Importer:
             if self.claims[old] == 1:
                 renames[old] = new
             elif self.claims[old] > 1:
-                self.report.notes.append(f"{self.claims[old]} files have the name of {new.removeprefix('file:')}; "
-                                         f"its article from an earlier release ({old}) is left as it was")
+                self.report.notes.append(
+                    f"{new.removeprefix('file:')}: {self.claims[old]} files have its name, so the article an earlier "
+                    f"release stored as {old} is left as it was (check that the next issue does not carry it twice)")
         if renames:
             self.store.rename_articles(renames)
         self._upsert(self.pending)
@@ -132,7 +134,7 @@ def import_inputs(config: Config, store: Store, inputs: list[str], *, fmt: str |
     report = ImportReport()
     ctx_for = _contexts(config, day)
     jobs: list[tuple[str, str | None]] = []  # (path, the source folder its id is relative to)
-    urls: list[str] = []
+    urls: list[str] = []  # and "-": standard input is read with the fetches
     for item in inputs:
         if item == "-" or item.startswith(("http://", "https://")):
             urls.append(item)
@@ -164,7 +166,7 @@ def import_inputs(config: Config, store: Store, inputs: list[str], *, fmt: str |
             return sources.read(stdin or b"", ctx_for("<stdin>"), fmt)
         got = sources.fetch(url, max_bytes=config.max_file_size)
         if got.error:
-            return ReadResult(rejected=[Rejection(url, "", got.error)])
+            return ReadResult(rejected=[Rejection(url, "", f"{got.error} ({got.hint or 'check the URL and the network'})")])
         return sources.read(got.data or b"", ctx_for(url, content_type=got.content_type), fmt)
 
     tick = (lambda: progress(next(done), report.inputs)) if progress else None
@@ -176,12 +178,9 @@ def import_inputs(config: Config, store: Store, inputs: list[str], *, fmt: str |
 
 def _read_path(path: str, ctx: sources.ReadContext, fmt: str | None) -> ReadResult:
     try:
-        size = os.stat(path).st_size
-        if size > ctx.max_file_size:
-            return ReadResult(rejected=[Rejection(path, "", f"is {format_size(size)}, over max_file_size "
-                                                            f"({format_size(ctx.max_file_size)})")])
-        with open(path, "rb") as fh:
-            data = fh.read(ctx.max_file_size + 1)
+        data = sources.load_file(path, os.stat(path).st_size, ctx.max_file_size)
+    except SourceError as exc:
+        return ReadResult(rejected=[Rejection(path, "", f"{exc.message} ({exc.hint})")])
     except OSError as exc:
         return ReadResult(rejected=[Rejection(path, "", f"cannot be read: {exc.strerror or exc}")])
     return sources.read(data, ctx, fmt)
@@ -219,7 +218,7 @@ def sync(config: Config, store: Store, progress: Progress | None = None, *, now:
     total = sum(map(len, found.values())) + len(feeds)
     count = itertools.count(1)
     tick = (lambda: progress(next(count), total)) if progress else None
-    new_states, files, removed = [], [], []
+    new_states, changed, removed = [], [], []
     read_already: set[str] = set()
     for source, listed in folders:
         key = sources.file_key(source.path)
@@ -232,16 +231,17 @@ def sync(config: Config, store: Store, progress: Progress | None = None, *, now:
                                       root=_root(config, str(source.path), None))
         importer.take(done)
         new_states.append(done.state)
-        files += done.files
+        # Only what changed is written: a sync of 10,000 unchanged files writes no file state.
+        changed += [f for f in done.files if old.get(f.key) != f]
         removed += done.removed
     for source, done in sources.refresh_feeds(feeds, ctx_for, now, config.max_file_size, tick):
         importer.take(done)
         new_states.append(done.state)
     # Articles first, states after: a sync killed in between reads the same inputs again next time.
     importer.finish()
-    # A folder inside another configured folder is read by both: one state per file.
-    unique = list({f.key: f for f in files}.values())
-    store.sync_state.save(new_states, unique, removed, keep_sources={s.label for s in config.sources})
+    # A file left out of an outer folder's listing because an inner one read it is not gone.
+    gone = [key for key in removed if key not in read_already]
+    store.sync_state.save(new_states, changed, gone, keep_sources={s.label for s in config.sources})
     return report
 
 

@@ -22,6 +22,8 @@ from newsletter.config import DEFAULT_MAX_ARTICLE_SIZE, DEFAULT_MAX_FILE_SIZE, f
 from newsletter.errors import SourceError
 from newsletter.model import ReadResult, Rejection
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ReadContext:
@@ -34,8 +36,6 @@ class ReadContext:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     max_article_size: int = DEFAULT_MAX_ARTICLE_SIZE
 
-
-log = logging.getLogger(__name__)
 
 Reader = Callable[[bytes, ReadContext], ReadResult]
 
@@ -132,9 +132,9 @@ def read(data: bytes, ctx: ReadContext, fmt: str | None = None) -> ReadResult:
 from newsletter.sources.common import day_to_datetime, legacy_id  # noqa: E402
 from newsletter.sources.fetch import Fetched, fetch  # noqa: E402
 from newsletter.sources.refresh import (  # noqa: E402
-    Refreshed, due, file_key, in_parallel, list_files, next_look, refresh_feeds, refresh_folder,
+    Refreshed, due, file_key, in_parallel, list_files, load_file, next_look, refresh_feeds, refresh_folder,
 )
 
 __all__ = ["READERS", "SUFFIXES", "Fetched", "ReadContext", "Reader", "Refreshed", "day_to_datetime", "detect_format",
-           "due", "fetch",
-           "file_key", "in_parallel", "legacy_id", "list_files", "next_look", "read", "refresh_feeds", "refresh_folder"]
+           "due", "fetch", "file_key", "in_parallel", "legacy_id", "list_files", "load_file", "next_look", "read",
+           "refresh_feeds", "refresh_folder"]

@@ -1,12 +1,12 @@
-"""What every reader needs: ids, URL checks, HTML sanitizing, Markdown, dates, titles."""
+"""What every reader needs: ids, URL checks, dates, titles, topics, text cleaning, failure messages."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-from pathlib import PurePath
 from datetime import date, datetime, time, timezone
+from pathlib import PurePath
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 

@@ -58,6 +58,7 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         self.codes: list[int] = []
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        # urllib itself refuses file: and data:, but would follow ftp:.
         if urlsplit(newurl).scheme.lower() not in ("http", "https"):
             raise urllib.error.HTTPError(newurl, code, f"redirect to a non-http URL {newurl}", headers, fp)
         self.codes.append(code)
@@ -78,7 +79,7 @@ def fetch(url: str, etag: str | None = None, last_modified: str | None = None, *
     try:
         with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
             moved = resp.url if redirects.codes and all(c in PERMANENT for c in redirects.codes) else None
-            data = _body(resp, max_bytes, deadline, timeout)
+            data = _body(resp, max_bytes, deadline)
             return Fetched(url, resp.status, data, resp.headers.get("ETag"), resp.headers.get("Last-Modified"),
                            resp.headers.get("Content-Type"), moved)
     except urllib.error.HTTPError as exc:
@@ -108,7 +109,7 @@ class _Late(Exception):
     pass
 
 
-def _body(resp, max_bytes: int, deadline: float, timeout: float) -> bytes:
+def _body(resp, max_bytes: int, deadline: float) -> bytes:
     """The response body, gunzipped, read until `deadline`; _TooLarge past `max_bytes` (after decompression)."""
     length = resp.headers.get("Content-Length")
     encoding = (resp.headers.get("Content-Encoding") or "").strip().lower()

@@ -149,10 +149,10 @@ def paragraphs(text: str) -> str:
 
 
 def plain_text(markup: str) -> str:
-    """The text of sanitized HTML: tags dropped, entities decoded, white space folded."""
+    """The text of HTML: tags dropped, entities decoded, white space folded."""
     import nh3
 
-    return " ".join(html.unescape(nh3.clean(markup, tags=set())).split())
+    return " ".join(html.unescape(nh3.clean(prune(markup), tags=set())).split())
 
 
 def cut_html(markup: str, limit: int) -> str:

@@ -17,11 +17,12 @@ import os
 import stat
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Callable, Iterator
 
 from newsletter.config import Source, format_size
+from newsletter.errors import SourceError
 from newsletter.model import FileState, ReadResult, Rejection, SourceState
 from newsletter.sources import ReadContext, read
 from newsletter.sources.fetch import fetch
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 FETCH_WORKERS = 16
 ContextFor = Callable[..., ReadContext]  # (origin, root=..., content_type=...) -> ReadContext
-Progress = Callable[[int, int | None], None]
 
 
 @dataclass
@@ -45,7 +45,6 @@ class Refreshed:
     inputs: int = 0
     unchanged: int = 0
     known_problems: int = 0                                  # unchanged inputs still failing: not said again
-    skipped: str | None = None                              # why the source was not looked at: "every", "gone"
 
 
 def due(source: Source, state: SourceState | None, now: datetime) -> bool:
@@ -126,12 +125,10 @@ def _refresh_file(entry: Found, old: FileState | None, source: Source, ctx: Read
         done.unchanged += 1
         done.known_problems += bool(old.error)
         return old
-    if st.st_size > ctx.max_file_size:
-        error = f"is {format_size(st.st_size)}, over max_file_size ({format_size(ctx.max_file_size)})"
-        return _file_failed(entry, old, error, done)
     try:
-        with open(entry.path, "rb") as fh:
-            data = fh.read(ctx.max_file_size + 1)  # it may have grown since it was listed
+        data = load_file(entry.path, st.st_size, ctx.max_file_size)
+    except SourceError as exc:
+        return _file_failed(entry, old, exc.message, done)
     except OSError as exc:
         # No time and size kept: a fixed permission changes neither, and the file must be tried again.
         return _file_failed(entry, old, f"cannot be read: {exc.strerror or exc}", done, retry=True)
@@ -144,6 +141,15 @@ def _refresh_file(entry: Found, old: FileState | None, source: Source, ctx: Read
     result = read(data, ctx, source.format)
     done.result.extend(result)
     return FileState(entry.path, st.st_mtime_ns, st.st_size, digest, _summary(result.rejected), len(result.articles))
+
+
+def load_file(path: str, size: int, max_bytes: int) -> bytes:
+    """A file's bytes; SourceError when it is over max_bytes, OSError when it cannot be read."""
+    if size > max_bytes:
+        raise SourceError(f"is {format_size(size)}, over max_file_size ({format_size(max_bytes)})", where=path,
+                          hint="raise max_file_size in [newsletter] to read it")
+    with open(path, "rb") as fh:
+        return fh.read(max_bytes + 1)  # one byte over is enough for the reader to refuse a file that grew
 
 
 def _file_failed(entry: Found, old: FileState | None, error: str, done: Refreshed, retry: bool = False) -> FileState:
@@ -200,7 +206,7 @@ def refresh_feed(source: Source, state: SourceState | None, ctx_for: ContextFor,
     old = state or SourceState(url)
     done = Refreshed(old, inputs=1)
     if old.gone:
-        done.skipped, done.known_problems = "gone", 1
+        done.known_problems = 1  # said when it answered 410; not fetched again while it is configured
         return done
     got = fetch(url, old.etag, old.last_modified, timeout=source.timeout, max_bytes=max_bytes)
     state = replace(old, last_checked=now, status=got.status, moved_to=got.moved_to)

@@ -79,6 +79,7 @@ def project(root: Path, sources: str) -> Path:
 [newsletter]
 title = "Bench"
 from = "Bench <bench@example.org>"
+max_file_size = "1GB"
 {sources}
 [digests.daily]
 topics = ["Topic 1", "Topic 2", "Topic 3", "Topic 4", "Topic 5", "Topic 6", "Topic 7", "Topic 8", "Topic 9", "Topic 10"]
@@ -166,6 +167,7 @@ def main() -> None:
         slot = slot_for_date(digest, ISSUE_DAY)
         with open_store(config) as store:
             took, report = timed(lambda: import_inputs(config, store, [str(archive)]))
+            assert report.new == args.articles, report.summary()  # the archive is over the default max_file_size
             rows.append((f"import {args.articles:,} articles (JSON Lines)", took, None,
                          f"{report.new:,} new, {args.articles / took:,.0f} articles/s"))
 
