@@ -98,35 +98,6 @@ def _claims_and_token_salts(conn: sa.Connection) -> None:
     rebuild_table(conn, v2, ["id", "email", "name", "status", "topics", "created", "updated"])
 
 
-# -- helpers for steps ---------------------------------------------------------
-
-def add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
-    """ALTER TABLE ... ADD COLUMN, with the column's type and default compiled for this database."""
-    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
-    conn.execute(sa.text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table)} ADD COLUMN {ddl}"))
-
-
-def rebuild_table(conn: sa.Connection, new: sa.Table, columns: list[str]) -> None:
-    """Replace a table by `new` (same name), copying `columns`; for changes ALTER TABLE cannot make on SQLite.
-
-    `new` must be defined on its own MetaData. Foreign keys are off while migrations run on
-    SQLite (see Store), so dropping the old table cascades to nothing; they are checked after.
-    """
-    quote = conn.dialect.identifier_preparer.quote
-    name, temp = new.name, f"_new_{new.name}"
-    staged = new.to_metadata(sa.MetaData(), name=temp)
-    for index in list(staged.indexes):  # indexes are made under their real names after the rename
-        staged.indexes.discard(index)
-    staged.create(conn)
-    cols = ", ".join(quote(c) for c in columns)
-    conn.execute(sa.text(f"INSERT INTO {quote(temp)} ({cols}) SELECT {cols} FROM {quote(name)}"))
-    conn.execute(sa.text(f"DROP TABLE {quote(name)}"))
-    conn.execute(sa.text(f"ALTER TABLE {quote(temp)} RENAME TO {quote(name)}"))
-    for index in new.indexes:
-        index.create(conn)
-
-
-# -- the steps ---------------------------------------------------------------------
 
 @migration(3)
 def _source_states(conn: sa.Connection) -> None:
@@ -167,3 +138,30 @@ def _source_states(conn: sa.Connection) -> None:
     )
     conn.execute(sa.text("DROP TABLE source_files"))
     files.create(conn)
+
+# -- helpers for steps ---------------------------------------------------------
+
+def add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:
+    """ALTER TABLE ... ADD COLUMN, with the column's type and default compiled for this database."""
+    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+    conn.execute(sa.text(f"ALTER TABLE {conn.dialect.identifier_preparer.quote(table)} ADD COLUMN {ddl}"))
+
+
+def rebuild_table(conn: sa.Connection, new: sa.Table, columns: list[str]) -> None:
+    """Replace a table by `new` (same name), copying `columns`; for changes ALTER TABLE cannot make on SQLite.
+
+    `new` must be defined on its own MetaData. Foreign keys are off while migrations run on
+    SQLite (see Store), so dropping the old table cascades to nothing; they are checked after.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    name, temp = new.name, f"_new_{new.name}"
+    staged = new.to_metadata(sa.MetaData(), name=temp)
+    for index in list(staged.indexes):  # indexes are made under their real names after the rename
+        staged.indexes.discard(index)
+    staged.create(conn)
+    cols = ", ".join(quote(c) for c in columns)
+    conn.execute(sa.text(f"INSERT INTO {quote(temp)} ({cols}) SELECT {cols} FROM {quote(name)}"))
+    conn.execute(sa.text(f"DROP TABLE {quote(name)}"))
+    conn.execute(sa.text(f"ALTER TABLE {quote(temp)} RENAME TO {quote(name)}"))
+    for index in new.indexes:
+        index.create(conn)
