@@ -87,10 +87,10 @@ def test_a_lone_surrogate_is_replaced_and_the_item_kept_in_every_field():
         text.encode("utf-8")  # storable
 
 
-def test_control_characters_and_nul_are_dropped_not_stored():
-    data = b'[{"title": "Bell\\u0007 and NUL\\u0000", "published": "2024-10-11", "body": "a\\u0000b\\u001bc"}]'
+def test_control_characters_and_nul_become_spaces_never_stored():
+    data = b'[{"title": "Bell\\u0007 and NUL\\u0000", "published": "2024-10-11", "body": "a\\u0000b\\u001bc\\u0085d"}]'
     (article,) = sources.read(data, ctx("ctl.json")).articles
-    assert article.title == "Bell and NUL" and article.body == "<p>abc</p>"
+    assert article.title == "Bell and NUL" and article.body == "<p>a b c d</p>"
 
 
 def test_a_guard_turns_any_reader_failure_into_one_rejection(monkeypatch):

@@ -15,6 +15,7 @@ TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
 MAX_ID = 2000
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # C0 and C1 controls but tab and line breaks: invisible in a digest, and NUL cannot be stored on PostgreSQL.
+# Each becomes a space, as in headers (compose.headers): NEL and VT separate words, and a space folds away.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
@@ -23,9 +24,9 @@ class ItemError(ValueError):
 
 
 def scrub(text: str) -> tuple[str, bool]:
-    """Text without control characters, lone surrogates replaced by U+FFFD; and whether any were replaced."""
+    """Text with control characters as spaces, lone surrogates replaced by U+FFFD; and whether any were replaced."""
     cleaned, replaced = _SURROGATE.subn("\ufffd", text)
-    return _CONTROL.sub("", cleaned), bool(replaced)
+    return _CONTROL.sub(" ", cleaned), bool(replaced)
 
 
 def describe_failure(exc: BaseException, fix: str = "fix or remove it") -> str:
