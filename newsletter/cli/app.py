@@ -160,6 +160,14 @@ def _sync_lines(report) -> None:
         _print_report(report)
 
 
+def _synced(call, *args, **kwargs):
+    """A pipeline listing that syncs first: a progress bar while it syncs, then what the sync skipped, said once."""
+    with progress_bar("syncing") as advance:
+        found, report = call(*args, progress=advance, **kwargs)
+    _sync_lines(report)
+    return found
+
+
 def _emit_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

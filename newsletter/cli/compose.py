@@ -1,4 +1,4 @@
-"""Commands that read articles in and build issues: init, import, sync, articles, topics, build."""
+"""Commands that read articles in and build issues: init, import, sync, sources, articles, topics, build."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
-                                progress_bar, _sync_lines, _table, app, state)
+                                _sync_lines, _synced, _table, app, progress_bar, state)
 
 @app.command()
 def init(
@@ -46,7 +46,8 @@ def import_(
         raise typer.BadParameter(f"{fmt!r} is not a format; use one of {', '.join(READERS)}", param_hint="--format")
     parsed_day = _parse_day(day)
     config = state.config()
-    stdin = sys.stdin.buffer.read() if "-" in inputs else None
+    # One byte over the cap is enough for the reader to say the input is too large.
+    stdin = sys.stdin.buffer.read(config.max_file_size + 1) if "-" in inputs else None
     with progress_bar("reading") as advance:
         report = pipeline.import_into_store(config, inputs, fmt=fmt, day=parsed_day, stdin=stdin, progress=advance)
     _finish_import(report)
@@ -54,8 +55,9 @@ def import_(
 
 @app.command()
 def sync() -> None:
-    """Re-read the sources in newsletter.toml; unchanged files are skipped.
+    """Re-read the sources in newsletter.toml: changed files, and feeds (side by side, conditionally).
 
+    A problem is said once, when it appears or its input changes; exit 1 when this run found one.
     Example: newsletter sync
     """
     from newsletter import pipeline
@@ -67,12 +69,68 @@ def sync() -> None:
 
 
 def _finish_import(report) -> None:
-    """Notes and rejections on stderr, the counts on stdout; exit 1 when anything was rejected."""
+    """Notes and rejections on stderr, the counts on stdout; exit 1 when anything was rejected (this time)."""
     _print_report(report)
     typer.echo(report.summary())
     if report.rejected:
         raise typer.Exit(EXIT_ERROR)
 
+
+
+@app.command("sources")
+def sources_(as_json: AsJson = False, no_sync: NoSync = False) -> None:
+    """List the sources in newsletter.toml with what their last syncs found.
+
+    Each source: last read, articles, last error, HTTP status, ETag and next fetch (with `every`).
+    JSON keys: source, kind, format, every, last_checked, last_read, articles, http_status, etag,
+    last_modified, last_error, moved_to, gone, next_fetch (ISO 8601 or null), problems ([{input, error}]).
+    Example: newsletter sources --json
+    """
+    from newsletter import pipeline
+
+    config = state.config()
+    rows = _synced(pipeline.source_status, config, sync_first=not no_sync)
+    if as_json:
+        _emit_json([_source_json(row) for row in rows])
+        return
+    zone = config.timezone
+    _table(["source", "last read", "articles", "status", "last error", "ETag", "next fetch"],
+           [[row.source.label, _when(row.state.last_read, zone), str(row.state.articles), _status(row),
+             _shorten(row.state.error or (row.problems[0][1] if row.problems else "")), row.state.etag or "",
+             _next(row, zone)] for row in rows])
+
+
+def _source_json(row) -> dict:
+    iso = lambda dt: dt.isoformat() if dt else None  # noqa: E731
+    state = row.state
+    return {"source": row.source.label, "kind": row.kind, "format": row.source.format,
+            "every": str(row.source.every) if row.source.every else None, "last_checked": iso(state.last_checked),
+            "last_read": iso(state.last_read), "articles": state.articles, "http_status": state.status,
+            "etag": state.etag, "last_modified": state.last_modified, "last_error": state.error,
+            "moved_to": state.moved_to, "gone": state.gone, "next_fetch": iso(row.next_look),
+            "problems": [{"input": key, "error": error} for key, error in row.problems]}
+
+
+def _when(moment, zone) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+def _status(row) -> str:
+    if row.state.gone:
+        return "410 gone"
+    if row.state.moved_to:
+        return f"{row.state.status or ''} moved".strip()
+    return str(row.state.status or "")
+
+
+def _next(row, zone) -> str:
+    if row.state.gone:
+        return "never (gone)"
+    return _when(row.next_look, zone) if row.next_look else "every sync"
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @app.command()
@@ -93,11 +151,10 @@ def articles(
     from newsletter import pipeline
 
     config = state.config()
-    found, report = pipeline.list_articles(
-        config, topics=topic or [], since=_parse_moment(since, "--since", config.timezone),
-        until=_parse_moment(until, "--until", config.timezone, end_of_day=True),
-        source=source, limit=limit, sync_first=not no_sync)
-    _sync_lines(report)
+    since_at = _parse_moment(since, "--since", config.timezone)
+    until_at = _parse_moment(until, "--until", config.timezone, end_of_day=True)
+    found = _synced(pipeline.list_articles, config, topics=topic or [], since=since_at, until=until_at, source=source,
+                    limit=limit, sync_first=not no_sync)
     if as_json:
         _emit_json([{"id": a.id, "title": a.title, "url": a.url, "source": a.source,
                      "published": a.published.isoformat(), "topics": list(a.topics), "author": a.author}
@@ -118,8 +175,7 @@ def topics(as_json: AsJson = False, no_sync: NoSync = False) -> None:
     from newsletter import pipeline
 
     config = state.config()
-    rows, report = pipeline.list_topics(config, sync_first=not no_sync)
-    _sync_lines(report)
+    rows = _synced(pipeline.list_topics, config, sync_first=not no_sync)
     if as_json:
         _emit_json([{"name": r.name, "slug": r.slug, "count": r.count,
                      "latest": r.latest.isoformat() if r.latest else None} for r in rows])
@@ -151,7 +207,8 @@ def build(
 
     parsed_day = _parse_day(day)
     config = state.config()
-    result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync)
+    with progress_bar("syncing") as advance:
+        result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync, progress=advance)
     if not as_json:
         _sync_lines(result.sync)
     if result.skipped:

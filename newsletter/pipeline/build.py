@@ -14,7 +14,7 @@ from newsletter.deliver import outbox
 from newsletter.model import Article, Issue, Rendered
 from newsletter.pipeline.checking import check_rendered
 from newsletter.pipeline.common import open_store
-from newsletter.pipeline.ingest import ImportReport, sync
+from newsletter.pipeline.ingest import ImportReport, Progress, sync
 from newsletter.select import IssueSlot, select_articles, slot_for_date
 from newsletter.store import Store
 
@@ -37,13 +37,13 @@ class BuildResult:
 
 
 def build(config: Config, digest_name: str | None = None, day: date | None = None, *, force: bool = False,
-          sync_first: bool = True, now: datetime | None = None) -> BuildResult:
+          sync_first: bool = True, now: datetime | None = None, progress: Progress | None = None) -> BuildResult:
     """Build one issue of a digest (by date) into the outbox and record it."""
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
     with open_store(config) as store:
-        synced = sync(config, store) if sync_first else None
+        synced = sync(config, store, progress) if sync_first else None
         result = build_slot(config, store, digest, slot, force=force, now=now)
         result.sync = synced
         return result
