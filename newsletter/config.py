@@ -24,7 +24,7 @@ ENV_DATABASE = "NEWSLETTER_DATABASE"
 NEWSLETTER_KEYS = {
     "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
     "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
-    "language", "list_id",
+    "language", "list_id", "drafts",
 }
 SOURCE_KEYS = {"path", "url", "format"}
 DIGEST_KEYS = {
@@ -95,6 +95,7 @@ class Config:
     timezone: ZoneInfo
     database: str
     outbox: Path
+    drafts: Path
     templates: Path | None
     language: str
     list_id: str | None
@@ -177,6 +178,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         timezone=tz,
         database=database,
         outbox=(root / v.string(nl, "outbox", "newsletter", "outbox")).resolve(),
+        drafts=(root / v.string(nl, "drafts", "newsletter", "drafts")).resolve(),
         templates=(root / templates).resolve() if templates else None,
         language=v.string(nl, "language", "newsletter", "en"),
         list_id=v.string(nl, "list_id", "newsletter", None),
@@ -228,7 +230,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
             subject=v.string(d, "subject", where, "{{ title }}: {{ date }}"),
             preheader=v.string(d, "preheader", where, ""),
             topics=tuple(t.strip() for t in topics),
-            window=v.duration(d, "window", where, "1d"),
+            # The greatest age of an article an issue may carry; what is new since the last issue is
+            # found by what earlier issues carried, so this only bounds how far back that looks.
+            window=v.duration(d, "window", where, "7d"),
             max_articles=max_articles,
             cadence=None if cadence is None else _cadence(v, cadence, f"{where}.cadence"),
             timezone=v.zone(d, "timezone", where, None) or tz,

@@ -36,7 +36,7 @@ def project(tmp_path: Path, server, **smtp) -> Path:
     """The sample project (two articles on 2024-10-11) sending to `server`."""
     root = tmp_path / "digest"
     assert run("init", root).exit_code == 0
-    write_markdown(root / "articles", "russia-only.md", "Moscow Watches", date="2024-10-11", topics=("Russia",))
+    write_markdown(root / "articles", "russia-only.md", "Moscow Watches", date="2024-10-11 06:15", topics=("Russia",))
     config = root / "newsletter.toml"
     text = config.read_text().replace('# unsubscribe_url = "https://example.org/unsubscribe?token={token}"',
                                       'unsubscribe_url = "https://example.org/unsubscribe?token={token}"')

@@ -140,8 +140,10 @@ def build(
 ) -> None:
     """Build one issue into outbox/<digest>/<date>/ (message.eml, index.html, message.txt).
 
-    JSON: {"digest", "date", "subject", "articles": [ids], "files": {"eml", "html", "txt"}},
-    or {"skipped": true, "reason": ...} when there was nothing to send.
+    The issue carries what is new since the previous one, up to its cut-off (the cadence's time
+    that day), or what the editor's draft file (`newsletter draft`) says.
+    JSON: {"digest", "date", "cutoff", "subject", "articles": [ids], "held_over", "files": {"eml", "html", "txt"}},
+    or {"skipped": true, "reason", "digest", "date", "cutoff"} when there was nothing to send.
     Example: newsletter build daily --date 2024-10-11 --open
     """
     from newsletter import pipeline
@@ -151,15 +153,20 @@ def build(
     result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync)
     if not as_json:
         _sync_lines(result.sync)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    cutoff = result.cutoff.isoformat() if result.cutoff else None
     if result.skipped:
         if as_json:
-            _emit_json({"skipped": True, "reason": result.reason, "digest": result.digest, "date": result.key})
+            _emit_json({"skipped": True, "reason": result.reason, "digest": result.digest, "date": result.key,
+                        "cutoff": cutoff})
         else:
             typer.echo(f"nothing written: {result.reason}")
         return
     if as_json:
-        _emit_json({"digest": result.digest, "date": result.key, "subject": result.subject,
-                    "articles": result.articles, "files": {k: str(v) for k, v in result.files.items()}})
+        _emit_json({"digest": result.digest, "date": result.key, "cutoff": cutoff, "subject": result.subject,
+                    "articles": result.articles, "held_over": result.held_over,
+                    "files": {k: str(v) for k, v in result.files.items()}})
     else:
         typer.echo(f"{result.subject} ({len(result.articles)} articles)")
         for path in result.files.values():

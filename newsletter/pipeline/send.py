@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from email.utils import formataddr, parseaddr
 from typing import Callable, Iterator
@@ -17,7 +17,7 @@ from newsletter.config import Config, Digest
 from newsletter.deliver.smtp import Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
 from newsletter.model import Article, Issue, Subscriber, slugify
-from newsletter.pipeline.build import build_slot, draft_issue
+from newsletter.pipeline.build import build_slot, draft_path, plan_issue, sending_started
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, slot_for_date
@@ -79,9 +79,8 @@ class _Templates:
     def get(self, articles: tuple[Article, ...]) -> MessageTemplate:
         key = tuple(a.id for a in articles)
         if key not in self.cache:
-            variant = Issue(digest=self.issue.digest, key=self.issue.key, issue_date=self.issue.issue_date,
-                            articles=articles)
-            rendered = compose.render(variant, self.digest, self.config)
+            # replace(): the editor's intro and subject go to every variant
+            rendered = compose.render(replace(self.issue, articles=articles), self.digest, self.config)
             self.cache[key] = MessageTemplate(rendered, self.config, self.digest, date=self.now,
                                               subject_prefix=self.prefix)
         return self.cache[key]
@@ -96,13 +95,14 @@ def _transport(config: Config, ssl_context) -> SmtpTransport:
 
 def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: IssueSlot, now: datetime,
                        record: bool) -> tuple[Issue | None, str | None]:
-    """The recorded issue, built first when it does not exist yet; or (None, why) when there is nothing."""
+    """The recorded issue, built first when it does not exist yet (or when its draft may have changed before
+    sending began); or (None, why) when there is nothing."""
     issue = store.get_issue(digest.name, slot.key)
-    if issue is not None:
+    if issue is not None and (sending_started(store, issue) or not draft_path(config, digest.name, slot.key).exists()):
         return issue, None
     if not record:  # a dry run: what build would pick, recording nothing
-        draft = draft_issue(store, digest, slot)
-        return (None, draft.skip_reason) if draft.skip_reason else (draft.issue, None)
+        plan = plan_issue(config, store, digest, slot)
+        return (None, plan.skip_reason) if plan.skip_reason else (plan.issue, None)
     built = build_slot(config, store, digest, slot, now=now)
     if built.skipped:
         return None, built.reason
