@@ -18,7 +18,8 @@ from newsletter.sources.common import (
 
 log = logging.getLogger(__name__)
 
-KEYS = ("title", "date", "url", "source", "topics", "author", "image", "id", "lede")
+KEYS = ("title", "date", "url", "source", "topics", "author", "image", "id", "lede", "draft")
+TRUE, FALSE = ("true", "yes", "on"), ("false", "no", "off", "")
 # Keys other tools use for the same thing: name ours in the note rather than a random near miss.
 ALIASES = {"tags": "topics", "categories": "topics", "category": "topics", "published": "date",
            "link": "url", "summary": "lede", "description": "lede"}
@@ -95,6 +96,9 @@ def _article(meta: dict, content: str, ctx: ReadContext, result: ReadResult) -> 
         result.notes.append(f"{ctx.origin}: '{title}': dropped the image: {exc}")
         image = None
 
+    draft = (_text(meta, "draft") or "").lower()
+    if draft not in TRUE + FALSE:
+        raise ItemError(f"draft must be true or false, not {meta['draft']!r}")
     stamp = _text(meta, "date") or ""
     published = parse_datetime(stamp, ctx.tz) if stamp else ctx.undated
 
@@ -108,7 +112,7 @@ def _article(meta: dict, content: str, ctx: ReadContext, result: ReadResult) -> 
     article = Article(
         id=_text(meta, "id") or article_id(url, file_id, source, title, stamp), title=title, published=published, url=url,
         source=source, topics=topics, lede=markdown_to_html(lede), body=markdown_to_html(body), author=author,
-        image=image)
+        image=image, draft=draft in TRUE)
     return article, bool(stamp)
 
 
