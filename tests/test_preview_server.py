@@ -227,6 +227,24 @@ def test_saving_an_article_rerenders(served: Served):
     assert b"Rewritten Headline" in html and b"First Headline" not in html
 
 
+def test_saving_the_draft_file_rerenders_in_its_order_with_its_intro(served: Served):
+    result = CliRunner().invoke(app, ["--config", str(served.config_path), "draft", "--date", DAY])
+    assert result.exit_code == 0, result.output
+    draft = served.root / "drafts" / "daily" / f"{DAY}.md"
+    since = served.wait_for_change(served.version())  # the new draft file itself is a change
+    assert json.loads(served.get(PAGE + "info.json")[2])["titles"] == ["First Headline", "Second Headline"]
+    lines = draft.read_text().split("\n")
+    first, second = (i for i, line in enumerate(lines) if line.startswith("- "))
+    lines[first], lines[second] = lines[second], lines[first]
+    draft.write_text("\n".join(lines).replace("<!-- articles", "A word from the desk.\n\n<!-- articles"))
+    served.wait_for_change(since)
+    info = json.loads(served.get(PAGE + "info.json")[2])
+    assert info["titles"] == ["Second Headline", "First Headline"]
+    assert any("are the editor's, from" in text for _, text in info["notes"])
+    assert b"A word from the desk." in served.get(PAGE + "email.html")[2]
+    assert issues_recorded(served.config_path) == []  # the preview still records nothing
+
+
 def test_a_broken_template_shows_its_error_until_fixed(tmp_path: Path):
     root = tmp_path / "p"
     theme = root / "theme"

@@ -160,6 +160,29 @@ def test_send_to_subscribers_personal_and_once(tmp_path: Path, smtp_server):
     assert [(i["sent"], i["skipped"], i["failed"], i["pending"]) for i in issues] == [(2, 1, 0, 0)]
 
 
+def test_subscribers_get_the_drafted_issue_and_a_later_draft_edit_changes_nothing(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    add(config, "ada@example.org")
+    assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0  # recorded before the draft
+    assert run("--config", config, "draft", "--date", "2024-10-11").exit_code == 0
+    draft = config.parent / "drafts" / "daily" / "2024-10-11.md"
+    text = draft.read_text().replace('subject: ""', 'subject: "Only Moscow today"')
+    draft.write_text("\n".join(line for line in text.split("\n") if "Spy Mania" not in line and "Long History" not in line))
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert "'Only Moscow today'" in dry.stdout
+    assert run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11").exit_code == 0
+    (sent,) = smtp_server.messages
+    message = parse(sent.data)
+    html = message.get_body(("html",)).get_content()
+    assert message["Subject"] == "Only Moscow today" and "Moscow Watches" in html and "Spy Mania" not in html
+    # Sending has begun: the issue stays as it was sent, whatever the draft says now.
+    draft.write_text(text.replace("Only Moscow today", "Changed my mind"))
+    rebuilt = run("--config", config, "build", "--date", "2024-10-11", "--json")
+    assert json.loads(rebuilt.stdout)["subject"] == "Only Moscow today" and "has begun" in rebuilt.stderr
+    issues = json.loads(run("--config", config, "issues", "--json").stdout)
+    assert [(i["subject"], i["articles"], i["sent"]) for i in issues] == [("Only Moscow today", 1, 1)]
+
+
 def test_unsubscribe_token_and_forgery(tmp_path: Path, smtp_server):
     config = project(tmp_path, smtp_server)
     add(config, "ada@example.org")

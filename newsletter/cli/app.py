@@ -165,5 +165,41 @@ def _table(columns: list[str], rows: list[list[str]]) -> None:
     Console().print(table)
 
 
+def open_in_browser(target: str) -> None:
+    """Open a URL in the default browser, or say on stderr why that could not be done."""
+    import webbrowser
+
+    try:
+        opened = webbrowser.open(target)
+    except webbrowser.Error as exc:  # e.g. a $BROWSER that cannot be run
+        opened, why = False, str(exc)
+    else:
+        why = "no browser was found (no display, and no $BROWSER set)"
+    if not opened:
+        typer.echo(f"warning: could not open a browser: {why}; open {target} yourself "
+                   "(or set $BROWSER, e.g. export BROWSER=firefox)", err=True)
+
+
+def open_in_editor(path: Path) -> None:
+    """Open a file in $VISUAL or $EDITOR and wait for it, or say on stderr why that could not be done."""
+    import os
+    import shlex
+    import subprocess
+
+    name = "VISUAL" if os.environ.get("VISUAL") else "EDITOR"
+    command = os.environ.get(name, "")
+    if not command.strip():
+        typer.echo(f"warning: could not open {path}: $EDITOR is not set (e.g. export EDITOR=nano)", err=True)
+        return
+    try:
+        status = subprocess.call([*shlex.split(command), str(path)])
+    except (OSError, ValueError) as exc:
+        why = "command not found" if isinstance(exc, FileNotFoundError) else (getattr(exc, "strerror", None) or exc)
+        typer.echo(f"warning: could not open {path}: cannot run ${name} ({command!r}): {why}", err=True)
+        return
+    if status != 0:
+        typer.echo(f"warning: ${name} ({command!r}) exited with status {status}; {path} is as it saved it", err=True)
+
+
 NoSync = Annotated[bool, typer.Option("--no-sync", help="Do not re-read the configured sources first.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
-                                progress_bar, _sync_lines, _table, app, state)
+                                _sync_lines, _table, app, open_in_browser, open_in_editor, progress_bar, state)
 
 @app.command()
 def init(
@@ -172,6 +172,36 @@ def build(
         for path in result.files.values():
             typer.echo(str(path))
     if open_:
-        import webbrowser
+        open_in_browser(result.files["html"].resolve().as_uri())
 
-        webbrowser.open(result.files["html"].resolve().as_uri())
+
+@app.command()
+def draft(
+    digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    open_: Annotated[bool, typer.Option("--open", help="Open the draft in $EDITOR (or $VISUAL).")] = False,
+    no_sync: NoSync = False,
+) -> None:
+    """Write the editor's draft of an issue to drafts/<digest>/<date>.md, from what build would carry now.
+
+    Edit it: delete a line to leave an article out (it is not offered again), move lines to
+    reorder, add "- <id or URL>" to add a stored article, write an intro, set a subject or
+    preheader. build, send, preview and the scheduled run then use it. An existing draft is
+    never overwritten (delete it to start again from the picks).
+    Example: newsletter draft daily --date 2024-10-11 --open
+    """
+    from newsletter import pipeline
+
+    parsed_day = _parse_day(day)
+    config = state.config()
+    result = pipeline.draft(config, digest, parsed_day, sync_first=not no_sync)
+    _sync_lines(result.sync)
+    for note in result.notes:
+        typer.echo(f"note: {note}", err=True)
+    if result.created:
+        held = f"; {result.held_over} held over, listed below them to move up" if result.held_over else ""
+        typer.echo(f"wrote {result.path}: {result.articles} article{'' if result.articles == 1 else 's'}{held}")
+    else:
+        typer.echo(f"{result.path} exists: edit it (or delete it to start again from the picks)")
+    if open_:
+        open_in_editor(result.path)

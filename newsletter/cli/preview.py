@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import NoSync, _parse_day, _sync_lines, app, state
+from newsletter.cli.app import NoSync, _parse_day, _sync_lines, app, open_in_browser, state
 
 
 @app.command()
@@ -46,9 +46,7 @@ def preview(
         url = server.url + path
         typer.echo(f"previewing {chosen.name} at {url} (Ctrl-C to stop)")
         if open_:
-            import webbrowser
-
-            webbrowser.open(url)
+            open_in_browser(url)
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped")

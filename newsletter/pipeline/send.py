@@ -102,7 +102,9 @@ def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: Issue
         return issue, None
     if not record:  # a dry run: what build would pick, recording nothing
         plan = plan_issue(config, store, digest, slot)
-        return (None, plan.skip_reason) if plan.skip_reason else (plan.issue, None)
+        if plan.skip_reason:
+            return None, plan.skip_reason
+        return replace(plan.issue, subject=compose.render(plan.issue, digest, config).subject), None
     built = build_slot(config, store, digest, slot, now=now)
     if built.skipped:
         return None, built.reason

@@ -33,6 +33,8 @@ MARKER = "<!-- articles"
 KEYS = ("subject", "preheader")
 _ITEM = re.compile(r"[-*+][ \t]+(.*\S)")
 _TITLE_GAP = re.compile(r"\s{2,}|\t")  # between the id and the title: ids may hold single spaces
+# The text part is the digest format: an intro paragraph opening like this would be read as an item's line.
+_STRUCTURE = re.compile(r"(read more at\b|read more:|more about:)", re.I)
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,11 @@ def parse_draft(text: str, origin: str) -> DraftFile:
         raise DraftError(f"has no line starting {MARKER!r} above the article list", where=origin,
                          hint="put it back: <!-- articles -->")
     intro = "\n".join(lines[start:marker]).strip()
+    for index in range(start, marker):
+        previous = lines[index - 1].strip() if index > start else ""
+        if not previous and _STRUCTURE.match(lines[index].strip()):
+            raise DraftError("an intro paragraph may not begin with 'Read more' or 'More about:' (the text part "
+                             "would read it as an article's line)", where=f"{origin}:{index + 1}", hint="reword it")
     found: list[DraftLine] = []
     in_comment = False
     for index in range(marker, len(lines)):
