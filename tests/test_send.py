@@ -61,8 +61,10 @@ def test_subscribers_commands(tmp_path: Path, smtp_server):
     add(config, "bob@example.org")
     rows = json.loads(run("--config", config, "subscribers", "list", "--json").stdout)
     assert rows == [
-        {"email": "ada@example.org", "name": "Ada Lovelace", "status": "active", "digests": ["daily"], "topics": ["Iran"]},
-        {"email": "bob@example.org", "name": None, "status": "active", "digests": ["daily"], "topics": []},
+        {"email": "ada@example.org", "name": "Ada Lovelace", "status": "active", "digests": ["daily"], "topics": ["Iran"],
+         "unsubscribed": []},
+        {"email": "bob@example.org", "name": None, "status": "active", "digests": ["daily"], "topics": [],
+         "unsubscribed": []},
     ]
     bad = run("--config", config, "subscribers", "add", "not-an-address")
     assert bad.exit_code == 1 and "is not a valid email address" in bad.stderr
@@ -73,8 +75,8 @@ def test_subscribers_commands(tmp_path: Path, smtp_server):
     assert again.exit_code == 1 and "--resubscribe" in again.stderr
     assert run("--config", config, "subscribers", "add", "bob@example.org", "--resubscribe").exit_code == 0
     export = run("--config", config, "subscribers", "export").stdout
-    assert export.splitlines() == ["email,name,digests,topics,status", "ada@example.org,Ada Lovelace,daily,Iran,active",
-                                   "bob@example.org,,daily,,active"]
+    assert export.splitlines() == ["email,name,digests,topics,status,unsubscribed",
+                                   "ada@example.org,Ada Lovelace,daily,Iran,active,", "bob@example.org,,daily,,active,"]
     assert run("--config", config, "subscribers", "remove", "bob@example.org").exit_code == 0
     missing = run("--config", config, "subscribers", "remove", "bob@example.org")
     assert missing.exit_code == 1 and "is not a subscriber" in missing.stderr

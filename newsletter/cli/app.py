@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
@@ -155,14 +155,64 @@ def _emit_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _table(columns: list[str], rows: list[list[str]]) -> None:
+def emit_rows(rows: list[dict], columns: Sequence[str], *, as_json: bool = False, as_csv: bool = False,
+              table: Sequence[str] | None = None, show: dict[str, Callable] | None = None) -> None:
+    """Print a listing: one row schema (`columns`) as JSON, as CSV, or as a table of some of its columns.
+
+    JSON gives the rows as they are. CSV has a header of `columns`, lists joined with ';' (as
+    `subscribers import` reads them) and cells a spreadsheet will not run as formulas. The table
+    is drawn on a terminal; piped, it is plain tab-separated text with a header line. `show`
+    maps a column to a function (value, row) -> text for the table.
+    """
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--json / --csv")
+    if as_json:
+        _emit_json(rows)
+        return
+    if as_csv:
+        import csv
+        import io
+
+        from newsletter.csvcells import neutralize
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([neutralize(_cell(row[c], ";")) for c in columns])
+        typer.echo(out.getvalue(), nl=False)
+        return
+    show = show or {}
+    shown = list(table or columns)
+    cells = [[show[c](row[c], row) if c in show else _cell(row[c], ", ") for c in shown] for row in rows]
+    if not sys.stdout.isatty():
+        for line in [shown, *cells]:
+            typer.echo("\t".join(" ".join(cell.split()) for cell in line))
+        return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns, show_lines=False)
-    for row in rows:
-        table.add_row(*row)
-    Console().print(table)
+    drawn = Table(*shown, show_lines=False)
+    for line in cells:
+        drawn.add_row(*line)
+    Console().print(drawn)
+
+
+def local_time(tz, fmt: str = "%Y-%m-%d %H:%M") -> Callable[[str | None, dict], str]:
+    """A table formatter: an ISO 8601 time of a row shown in a zone ("" for none)."""
+    def show(iso: str | None, row: dict) -> str:
+        return datetime.fromisoformat(iso).astimezone(tz).strftime(fmt) if iso else ""
+    return show
+
+
+def _cell(value, joiner: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if isinstance(value, (list, tuple)):
+        return joiner.join(str(v) for v in value)
+    return str(value)
 
 
 def open_in_browser(target: str) -> None:
@@ -203,3 +253,4 @@ def open_in_editor(path: Path) -> None:
 
 NoSync = Annotated[bool, typer.Option("--no-sync", help="Do not re-read the configured sources first.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table (the same keys as --json).")]

@@ -8,8 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import (EXIT_ERROR, AsJson, NoSync, _emit_json, _parse_day, _parse_moment, _print_report,
-                                _sync_lines, _table, app, open_in_browser, open_in_editor, progress_bar, state)
+from newsletter.cli.app import (EXIT_ERROR, AsCsv, AsJson, NoSync, _emit_json, _parse_day, _parse_moment,
+                                _print_report, _sync_lines, app, emit_rows, local_time, open_in_browser,
+                                open_in_editor, progress_bar, state)
+
+ARTICLE_COLUMNS = ("id", "title", "url", "source", "published", "topics", "author", "draft")
+TOPIC_COLUMNS = ("name", "slug", "count", "latest")
 
 @app.command()
 def init(
@@ -83,11 +87,13 @@ def articles(
     source: Annotated[Optional[str], typer.Option(help="Only this source (publication name).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
     no_sync: NoSync = False,
 ) -> None:
     """List stored articles, newest first.
 
-    JSON keys: id, title, url, source, published (ISO 8601), topics, author.
+    Keys (--json, --csv): id, title, url, source, published (ISO 8601), topics, author, draft
+    (true: kept out of every issue). The table shows published, title, source, topics, draft.
     Example: newsletter articles --topic Iran --since 2024-10-01 --json
     """
     from newsletter import pipeline
@@ -98,35 +104,27 @@ def articles(
         until=_parse_moment(until, "--until", config.timezone, end_of_day=True),
         source=source, limit=limit, sync_first=not no_sync)
     _sync_lines(report)
-    if as_json:
-        _emit_json([{"id": a.id, "title": a.title, "url": a.url, "source": a.source,
-                     "published": a.published.isoformat(), "topics": list(a.topics), "author": a.author}
-                    for a in found])
-        return
-    _table(["published", "title", "source", "topics"],
-           [[a.published.astimezone(config.timezone).strftime("%Y-%m-%d %H:%M"), a.title, a.source or "",
-             ", ".join(a.topics)] for a in found])
+    rows = [{"id": a.id, "title": a.title, "url": a.url, "source": a.source, "published": a.published.isoformat(),
+             "topics": list(a.topics), "author": a.author, "draft": a.draft} for a in found]
+    emit_rows(rows, ARTICLE_COLUMNS, as_json=as_json, as_csv=as_csv,
+              table=["published", "title", "source", "topics", "draft"], show={"published": local_time(config.timezone)})
 
 
 @app.command()
-def topics(as_json: AsJson = False, no_sync: NoSync = False) -> None:
+def topics(as_json: AsJson = False, as_csv: AsCsv = False, no_sync: NoSync = False) -> None:
     """List topics with their number of articles and latest date.
 
-    JSON keys: name, slug, count, latest (ISO 8601 or null).
+    Keys (--json, --csv): name, slug, count, latest (ISO 8601 or null).
     Example: newsletter topics --json
     """
     from newsletter import pipeline
 
     config = state.config()
-    rows, report = pipeline.list_topics(config, sync_first=not no_sync)
+    found, report = pipeline.list_topics(config, sync_first=not no_sync)
     _sync_lines(report)
-    if as_json:
-        _emit_json([{"name": r.name, "slug": r.slug, "count": r.count,
-                     "latest": r.latest.isoformat() if r.latest else None} for r in rows])
-        return
-    _table(["topic", "slug", "articles", "latest"],
-           [[r.name, r.slug, str(r.count), r.latest.astimezone(config.timezone).strftime("%Y-%m-%d") if r.latest else ""]
-            for r in rows])
+    rows = [{"name": r.name, "slug": r.slug, "count": r.count, "latest": r.latest.isoformat() if r.latest else None}
+            for r in found]
+    emit_rows(rows, TOPIC_COLUMNS, as_json=as_json, as_csv=as_csv, show={"latest": local_time(config.timezone, "%Y-%m-%d")})
 
 
 @app.command()

@@ -258,6 +258,7 @@ class IssueSummary:
     skipped: int
     pending: int
     error: str | None
+    cutoff: datetime | None = None
 
 
 def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSummary]:
@@ -276,5 +277,5 @@ def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSum
             waiting = store.ledger.not_queued(i.id, i.digest) if mails else 0
             out.append(IssueSummary(i.digest, i.key, i.issue_date, i.subject, store.issue_size(i.id),
                                     c.sent if c else 0, c.failed if c else 0, c.skipped if c else 0,
-                                    (c.queued if c else 0) + waiting, i.error))
+                                    (c.queued if c else 0) + waiting, i.error, i.cutoff))
         return out

@@ -47,7 +47,8 @@ _RECORD = deliveries.update().where(deliveries.c.id == sa.bindparam("r_id")).val
 def _active_members(digest: str):
     return (sa.select(subscribers.c.id)
             .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
-            .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active"))
+            .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                   subscribers.c.status == "active"))
 
 
 def _open_row():
@@ -83,7 +84,8 @@ class Ledger:
         """Rows still open for subscribers who have since unsubscribed or left the digest: skipped."""
         still = sa.select(subscriber_digests.c.subscriber_id).join(
             subscribers, subscribers.c.id == subscriber_digests.c.subscriber_id).where(
-            subscriber_digests.c.digest == digest, subscribers.c.status == "active")
+            subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+            subscribers.c.status == "active")
         with self.writer.begin() as conn:
             conn.execute(deliveries.update().where(
                 deliveries.c.issue_id == issue_id, _open_row(), deliveries.c.subscriber_id.not_in(still)).values(
@@ -98,7 +100,8 @@ class Ledger:
                  .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
                  .outerjoin(deliveries, sa.and_(deliveries.c.subscriber_id == subscribers.c.id,
                                                 deliveries.c.issue_id == (issue_id if issue_id is not None else -1)))
-                 .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+                 .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                        subscribers.c.status == "active",
                         subscribers.c.id > last, sa.or_(deliveries.c.id.is_(None), _open_row()))
                  .order_by(subscribers.c.id).limit(page))
             with self.engine.connect() as conn:
@@ -145,7 +148,8 @@ class Ledger:
         """Active subscribers of the digest that the issue has no row for yet."""
         q = (sa.select(sa.func.count()).select_from(subscribers)
              .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
-             .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+             .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                    subscribers.c.status == "active",
                     ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
                                                                 deliveries.c.subscriber_id == subscribers.c.id))))
         with self.engine.connect() as conn:
