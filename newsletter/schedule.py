@@ -203,6 +203,10 @@ def run_scheduler(config: Config) -> None:
     """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C."""
     from newsletter.pipeline import run as runs
 
+    from newsletter.pipeline.compliance import require_way_out
+
+    if any(d.delivery == "smtp" and d.cadence is not None for d in config.digests.values()):
+        require_way_out(config)  # now, not at each run: the first run may be hours away
     with SchedulerLock.for_config(config):
         scheduler = make_scheduler(config)
         runs.STOP.clear()

@@ -153,7 +153,8 @@ EVERYONE = ["ada@example.org", "bob@example.org", "cy@example.org"]
 
 def smtp_project(tmp_path: Path, port: int, **extra) -> Path:
     settings = {"host": "127.0.0.1", "port": port, "security": "none", "retries": 0, "timeout": 5, **extra}
-    config = make_project(tmp_path, delivery="smtp", smtp=settings)
+    config = make_project(tmp_path, delivery="smtp", smtp=settings,
+                          newsletter='unsubscribe_url = "https://example.org/u/{token}"\naddress = "1 Main Street"')
     article(config, "a", "Friday Piece", "2024-10-11 06:00")
     loaded = load_config(config)
     for who in EVERYONE:
@@ -224,10 +225,23 @@ def test_stop_during_a_send_finishes_the_current_message(tmp_path, start_smtp):
 
 def test_an_smtp_digest_without_subscribers_says_so(tmp_path, smtp_server, caplog):
     config = make_project(tmp_path, delivery="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.port,
-                                                           "security": "none"})
+                                                           "security": "none"},
+                          newsletter='unsubscribe_mailto = "unsubscribe@example.org"')
     article(config, "a", "Friday Piece", "2024-10-11 06:00")
     outcome = run_digest(str(config), "daily", FRIDAY_7)
     assert outcome.status == "sent" and "no active subscribers" in outcome.detail and not smtp_server.messages
+    assert "newsletter.address is not set: CAN-SPAM asks for the sender's postal address" in caplog.text
+
+
+def test_a_scheduled_smtp_run_without_a_way_to_unsubscribe_sends_nothing(tmp_path, smtp_server, caplog):
+    config = make_project(tmp_path, delivery="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.port,
+                                                           "security": "none"})
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
+    add_subscriber(load_config(config), "ada@example.org", name=None, digests=[], topics=[])
+    outcome = run_digest(str(config), "daily", FRIDAY_7)
+    assert outcome.status == "failed" and not smtp_server.messages
+    assert "newsletter.unsubscribe_url: is not set, nor unsubscribe_mailto" in outcome.detail
+    assert issue(config, "2024-10-11") is None  # refused before anything was built or queued
 
 
 # -- failures -----------------------------------------------------------------

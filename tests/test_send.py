@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import date
 from email import policy
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.pipeline import open_store
-from newsletter.pipeline.send import secret_key
+from newsletter.pipeline.send import secret_key, send_to_subscribers
 from newsletter.tokens import make_token, read_token
 
 from tests.conftest import REPO, write_markdown
@@ -228,6 +229,45 @@ def test_send_without_smtp_config_or_terminal(tmp_path: Path, smtp_server):
     config.write_text(config.read_text().split("\n[smtp]")[0])
     missing = run("--config", config, "send", "--to", "a@example.org")
     assert missing.exit_code == 1 and "no [smtp] table is configured" in missing.stderr
+
+
+def test_no_send_without_a_way_to_unsubscribe(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    config.write_text(config.read_text().replace('unsubscribe_url = "https://example.org/unsubscribe?token={token}"',
+                                                 "# no way out"))
+    add(config, "ada@example.org")
+    refused = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert "newsletter.unsubscribe_url: is not set, nor unsubscribe_mailto" in refused.stderr
+    assert 'set unsubscribe_url = "https://example.org/unsubscribe?token={token}"' in refused.stderr
+    assert smtp_server.messages == [] and json.loads(run("--config", config, "issues", "--json").stdout) == []
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert dry.exit_code == 0 and "warning: the real send would stop here" in dry.stderr
+    # A test copy to yourself is not mail to subscribers.
+    assert run("--config", config, "send", "--to", "me@example.org", "--date", "2024-10-11").exit_code == 0
+    # The scheduler refuses to start with an smtp digest that would send such mail.
+    config.write_text(config.read_text().replace('delivery = "outbox"', 'delivery = "smtp"'))
+    start = run("--config", config, "schedule", "run")
+    assert start.exit_code == 1 and "newsletter.unsubscribe_url" in start.stderr
+    # With a mailto instead it sends, and the missing postal address is a warning.
+    config.write_text(config.read_text().replace("# no way out", 'unsubscribe_mailto = "leave@example.org"'))
+    sent = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert sent.exit_code == 0 and "1 sent" in sent.stdout
+    assert "warning:" in sent.stderr and "newsletter.address is not set: CAN-SPAM" in sent.stderr
+    (to_ada,) = [m for m in smtp_server.messages if m.rcpt_tos == ("ada@example.org",)]
+    assert parse(to_ada.data)["List-Unsubscribe"].strip().startswith("<mailto:leave@example.org")
+
+
+def test_the_dry_run_and_the_confirmation_count_the_same_recipients(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    add(config, "ada@example.org")
+    add(config, "cy@example.org", "--topic", "Cooking")  # nothing in the issue for cy: skipped, not sent
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert "would go to 1 subscribers" in dry.stdout
+    asked: list[int] = []
+    send_to_subscribers(load_config(config), None, date(2024, 10, 11), sync_first=False,
+                        confirm=lambda plan, count: asked.append(count) or False)
+    assert asked == [1] and smtp_server.messages == []
 
 
 class Holding(Recorder):

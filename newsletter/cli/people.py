@@ -71,6 +71,17 @@ def send(
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if not (yes or dry_run or interactive):
         raise typer.BadParameter("not on a terminal, so it cannot ask: add --yes to send", param_hint="--yes")
+    from newsletter.errors import ConfigError
+    from newsletter.pipeline.compliance import require_way_out, sending_warnings
+
+    try:
+        require_way_out(config)
+    except ConfigError as exc:
+        if not dry_run:
+            raise
+        typer.echo(f"warning: the real send would stop here: {exc}", err=True)
+    for warning in sending_warnings(config):
+        typer.echo(f"warning: {warning}", err=True)
 
     def confirm(plan, count: int) -> bool:
         if yes:

@@ -19,6 +19,7 @@ from newsletter.errors import DeliveryError
 from newsletter.model import Article, Issue, Subscriber, slugify
 from newsletter.pipeline.build import build_slot, draft_path, plan_issue, sending_started
 from newsletter.pipeline.common import open_store
+from newsletter.pipeline.compliance import require_way_out
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, slot_for_date
 from newsletter.store import Store
@@ -152,6 +153,8 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot or slot_for_date(digest, day or now.date())
+    if not dry_run:
+        require_way_out(config)
     transport = None if dry_run else _transport(config, ssl_context)
     with open_store(config) as store:
         if sync_first:
@@ -162,11 +165,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             return report
         report.subject = issue.subject
         if dry_run:
-            for person in store.ledger.to_send(issue.id, digest.name):
-                variant, items = variant_of(person, issue.articles)
-                label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
-                report.variants[label] = report.variants.get(label, 0) + 1
-                report.remaining += bool(items)
+            report.remaining = _plan(store, issue, digest, report)
             report.already = _counts(store, issue).sent
             return report
         store.ledger.close_departed(issue.id, digest.name)
@@ -177,11 +176,23 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             report.skipped = _counts(store, issue).skipped
             report.nothing = f"issue {digest.name} {slot.key} is fully sent ({report.already} recipients); nothing to send"
             return report
-        if confirm is not None and not confirm(report, open_rows):
+        # The count asked about is the dry run's: messages that will go out (not those skipped for their topics).
+        if confirm is not None and not confirm(report, _plan(store, issue, digest, report)):
             report.nothing = "not confirmed; nothing sent"
             return report
         _deliver(config, store, digest, issue, open_rows, transport, report, now, progress, stop)
         return report
+
+
+def _plan(store: Store, issue: Issue, digest: Digest, report: SendReport) -> int:
+    """Who has yet to get the issue, by topic variant (into report.variants); how many will get a message."""
+    recipients = 0
+    for person in store.ledger.to_send(issue.id, digest.name):
+        variant, items = variant_of(person, issue.articles)
+        label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
+        report.variants[label] = report.variants.get(label, 0) + 1
+        recipients += bool(items)
+    return recipients
 
 
 def _counts(store: Store, issue: Issue) -> Counts:
