@@ -158,16 +158,18 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     v.keys(nl, NEWSLETTER_KEYS, "newsletter")
     root = path.parent
     tz = v.zone(nl, "timezone", "newsletter", "UTC")
-    sender = v.string(nl, "from", "newsletter", "Editors <editors@example.com>")
+    title = v.string(nl, "title", "newsletter", "Editors' Picks")
+    sender = v.string(nl, "from", "newsletter", "editors@example.com")
     if "@" not in sender:
         v.fail("newsletter.from", f"{sender!r} holds no email address", 'write it as "Name <you@example.org>"')
+    sender = _with_name(sender, title)
     database = os.environ.get(ENV_DATABASE) or v.string(nl, "database", "newsletter", "newsletter.db")
     if "://" not in database:
         database = "sqlite:///" + str((root / database).resolve())
     templates = v.string(nl, "templates", "newsletter", "")
     config = dict(
         path=path,
-        title=v.string(nl, "title", "newsletter", "Editors' Picks"),
+        title=title,
         sender=sender,
         reply_to=v.string(nl, "reply_to", "newsletter", None),
         site_url=v.url(nl, "site_url", "newsletter"),
@@ -260,6 +262,19 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if digest.delivery == "smtp" and smtp is None:
             v.fail(f"digests.{digest.name}.delivery", '"smtp" needs an [smtp] table', "add one or use \"outbox\"")
     return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp)
+
+
+def _with_name(sender: str, title: str) -> str:
+    """A bare address is shown with the newsletter's title as its name, so the title is set in one place."""
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(sender)
+    if name or "@" not in address:
+        return sender
+    local, _, domain = address.rpartition("@")
+    # Address quotes a name that needs it and never turns it into an encoded word.
+    return str(Address(display_name=title, username=local, domain=domain))
 
 
 def _cadence(v: "_Validator", value: Any, where: str) -> Cadence:

@@ -23,14 +23,20 @@ def init(
 
     Never overwrites a file that exists. Example: newsletter init my-digest
     """
-    from newsletter.scaffold import scaffold
+    import shlex
+
+    from newsletter.scaffold import SAMPLE_ISSUE, scaffold
 
     created, kept = scaffold(directory)
     for path in created:
         typer.echo(f"created {path}")
     for path in kept:
         typer.echo(f"kept existing {path}")
-    typer.echo(f"next: cd {directory} && newsletter build" if str(directory) != "." else "next: newsletter build")
+    # The exact command that builds an issue now: the samples' date, not today (nothing is new today).
+    build = f"newsletter build --date {SAMPLE_ISSUE.isoformat()}"
+    typer.echo(f"next: cd {shlex.quote(str(directory))} && {build}" if str(directory) != "." else f"next: {build}")
+    typer.echo("      (the sample articles' issue, in outbox/; then write your own in articles/ and "
+               "`newsletter preview --open`)")
 
 
 @app.command("import")
