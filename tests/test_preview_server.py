@@ -228,19 +228,29 @@ def test_saving_an_article_rerenders(served: Served):
 
 
 def test_saving_the_draft_file_rerenders_in_its_order_with_its_intro(served: Served):
+    def titles() -> list[str]:
+        return json.loads(served.get(PAGE + "info.json")[2])["titles"]
+
+    def soon(check) -> None:
+        """Wait (5 s at most) until the preview shows what `check` looks for: saves are seen by polling."""
+        deadline = time.monotonic() + 5
+        while not check():
+            assert time.monotonic() < deadline, "the preview did not show the saved draft within 5 s"
+            time.sleep(0.02)
+
     result = CliRunner().invoke(app, ["--config", str(served.config_path), "draft", "--date", DAY])
     assert result.exit_code == 0, result.output
     draft = served.root / "drafts" / "daily" / f"{DAY}.md"
-    since = served.wait_for_change(served.version())  # the new draft file itself is a change
-    assert json.loads(served.get(PAGE + "info.json")[2])["titles"] == ["First Headline", "Second Headline"]
+    soon(lambda: any("are the editor's, from" in text for _, text in
+                     json.loads(served.get(PAGE + "info.json")[2])["notes"]))
+    assert titles() == ["First Headline", "Second Headline"]
     lines = draft.read_text().split("\n")
     first, second = (i for i, line in enumerate(lines) if line.startswith("- "))
     lines[first], lines[second] = lines[second], lines[first]
+    since = served.version()
     draft.write_text("\n".join(lines).replace("<!-- articles", "A word from the desk.\n\n<!-- articles"))
-    served.wait_for_change(since)
-    info = json.loads(served.get(PAGE + "info.json")[2])
-    assert info["titles"] == ["Second Headline", "First Headline"]
-    assert any("are the editor's, from" in text for _, text in info["notes"])
+    served.wait_for_change(since)  # the page in the browser reloads itself on this
+    soon(lambda: titles() == ["Second Headline", "First Headline"])
     assert b"A word from the desk." in served.get(PAGE + "email.html")[2]
     assert issues_recorded(served.config_path) == []  # the preview still records nothing
 
