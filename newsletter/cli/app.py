@@ -24,8 +24,32 @@ from newsletter.errors import NewsletterError
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
+def _no_type(ctx=None) -> None:
+    return None
+
+
+def _plain_labels(command, ctx) -> None:
+    """Help without type labels ("--json <bool>"): a value shows its name in capitals (--date DATE), a flag nothing."""
+    helper = command.get_help_option(ctx)
+    for param in [*command.params, *([helper] if helper is not None else [])]:
+        if param.metavar is None:
+            flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+            param.metavar = "" if flag else param.name.upper()
+        if param.param_type_name == "argument":  # Typer shows an argument's type beside its name regardless
+            param.display_type_rich = _no_type
+    for sub in getattr(command, "commands", {}).values():
+        _plain_labels(sub, ctx)
+
+
 class _Group(TyperGroup):
     """Turns every NewsletterError and usage error, from any sub-command, into one line on stderr."""
+
+    def get_params(self, ctx):
+        # Called as the command line is first parsed, before any help is shown: label every command once.
+        if not getattr(self, "_labelled", False):
+            self._labelled = True
+            _plain_labels(self, ctx)
+        return super().get_params(ctx)
 
     def invoke(self, ctx):
         try:
@@ -48,7 +72,7 @@ app = typer.Typer(
     help="Compose an editors'-picks newsletter from articles and deliver it.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # a traceback must never print a local holding the SMTP password
-    add_completion=False,
+    add_completion=True,  # --install-completion and --show-completion (bash, zsh, fish, PowerShell)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -73,7 +97,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", envvar="NEWSLETTER_CONFIG",
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", envvar="NEWSLETTER_CONFIG", metavar="PATH",
                                                    help="Path to newsletter.toml (default: ./newsletter.toml).")] = None,
     verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More log output (-vv for debug).")] = 0,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = False,

@@ -42,8 +42,8 @@ def init(
 @app.command("import")
 def import_(
     inputs: Annotated[list[str], typer.Argument(help="Files, folders, feed URLs, or - for standard input.")],
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="markdown, feed, jsonfeed, json, jsonl or digest (default: by extension or content).")] = None,
-    day: Annotated[Optional[str], typer.Option("--date", help="Date for items that have none (default: the import time).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", help="markdown, feed, jsonfeed, json, jsonl or digest (default: by extension or content).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Date for items that have none (default: the import time).")] = None,
 ) -> None:
     """Read articles into the store; importing the same thing again updates, never duplicates.
 
@@ -88,8 +88,8 @@ def _finish_import(report) -> None:
 @app.command()
 def articles(
     topic: Annotated[Optional[list[str]], typer.Option("--topic", "-t", help="Only these topics (any of; repeatable).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Published on or after (YYYY-MM-DD or ISO date-time).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Published on or before (YYYY-MM-DD or ISO date-time).")] = None,
+    since: Annotated[Optional[str], typer.Option(metavar="DATE", help="Published on or after (YYYY-MM-DD or ISO date-time).")] = None,
+    until: Annotated[Optional[str], typer.Option(metavar="DATE", help="Published on or before (YYYY-MM-DD or ISO date-time).")] = None,
     source: Annotated[Optional[str], typer.Option(help="Only this source (publication name).")] = None,
     limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many.")] = None,
     as_json: AsJson = False,
@@ -136,8 +136,8 @@ def topics(as_json: AsJson = False, as_csv: AsCsv = False, no_sync: NoSync = Fal
 @app.command()
 def build(
     digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
-    day: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
-    force: Annotated[bool, typer.Option(help="Pick this issue's articles again instead of reusing the recorded ones.")] = False,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Pick this issue's articles again instead of reusing the recorded ones.")] = False,
     open_: Annotated[bool, typer.Option("--open", help="Open the HTML in the default browser.")] = False,
     as_json: AsJson = False,
     no_sync: NoSync = False,

@@ -42,9 +42,9 @@ def _stop_on_interrupt():
 @app.command()
 def send(
     digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
-    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send a [TEST] copy to this address (repeatable); nothing is recorded.")] = None,
+    to: Annotated[Optional[list[str]], typer.Option("--to", metavar="ADDRESS", help="Send a [TEST] copy to this address (repeatable); nothing is recorded.")] = None,
     subscribers: Annotated[bool, typer.Option("--subscribers", help="Send the issue to every active subscriber of the digest.")] = False,
-    day: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would get which variant; send nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     no_sync: NoSync = False,
