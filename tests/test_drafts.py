@@ -156,3 +156,14 @@ def test_a_scheduled_run_uses_the_draft(tmp_path: Path):
     with open_store(load_config(config)) as store:
         assert [a.title for a in store.get_issue("daily", DAY).articles] == ["Article 1", "Article 4"]
     assert "Friday's note." in (config.parent / "outbox" / "daily" / DAY / "message.txt").read_text()
+
+
+def test_the_readme_draft_example_is_a_draft_file():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### The editor's draft of an issue"):]
+    example = section[section.index("```markdown\n") + 12:section.index("\n```", section.index("```markdown"))]
+    parsed = parse_draft(example + "\n", "README.md")
+    assert parsed.subject == "Spies, allies and a long memory" and parsed.preheader is None
+    assert parsed.intro == "Two pieces on **Iran** this Friday."
+    assert [line.refs[0] for line in parsed.lines] == ["https://example.org/long-history",
+                                                       "https://example.org/spy-mania"]
