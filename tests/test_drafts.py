@@ -77,7 +77,7 @@ def test_the_draft_round_trip_through_build_and_the_text_part(tmp_path: Path):
     assert run("--config", config, "draft", "--date", DAY).exit_code == 0
     # Reorder (a2 first), drop a3, add the held-over a1 by a URL with tracking, write an intro and a subject.
     edit(draft_file(config), subject="Four minus one", preheader="The editor's line for the inbox",
-         intro="A note from the desk.\n\nTwo *paragraphs* of it.",
+         intro="A note from the desk.\n\nTwo *paragraphs* of it.<script>alert(1)</script>",
          lines=["- https://example.org/a2  Article 2", "- https://example.org/a4  Article 4",
                 "- https://EXAMPLE.org/a1?utm_source=newsletter"])
     result = run("--config", config, "build", "--date", DAY, "--json")
@@ -90,6 +90,7 @@ def test_the_draft_round_trip_through_build_and_the_text_part(tmp_path: Path):
     assert message["Subject"] == "Four minus one"
     html = (folder / "index.html").read_text()
     assert "A note from the desk." in html and "Two <em>paragraphs</em> of it." in html
+    assert "<script" not in html.lower() and "alert(1)" not in html  # the intro is sanitized like a lede
     assert "The editor&#39;s line for the inbox" in html or "The editor's line for the inbox" in html
     assert html.index("A note from the desk.") < html.index("Article 2") < html.index("Article 4")
     text = (folder / "message.txt").read_text()
@@ -145,6 +146,8 @@ def test_parse_draft_ignores_comments_and_refuses_what_would_break_the_text_part
         parse_draft("---\nsubjet: x\n---\n<!-- articles -->\n", "d.md")
     with pytest.raises(DraftError, match="has no line starting '<!-- articles'"):
         parse_draft("- https://example.org/x\n", "d.md")
+    with pytest.raises(DraftError, match=r"d.md:1: has an HTML comment '<!--' that is never closed"):
+        parse_draft("<!-- articles: one per line\n- https://example.org/x\n", "d.md")
 
 
 def test_a_scheduled_run_uses_the_draft(tmp_path: Path):

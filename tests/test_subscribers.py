@@ -132,6 +132,10 @@ def test_a_token_unsubscribes_from_its_own_digest_only(tmp_path: Path, smtp_serv
     assert "unsubscribed ada@example.org from daily" in result.stdout
     assert {r["email"]: (r["digests"], r["unsubscribed"]) for r in listed(config)}["ada@example.org"] == \
         (["weekly"], ["daily"])
+    for status, who in (("active", ["bob@example.org"]), ("unsubscribed", ["ada@example.org"])):
+        rows = json.loads(ok("--config", config, "subscribers", "list", "--digest", "daily", "--status", status,
+                             "--json").stdout)
+        assert [r["email"] for r in rows] == who
     for name in ("daily", "weekly"):
         ok("--config", config, "send", name, "--subscribers", "--yes", "--date", "2024-10-14")
     assert sorted(m.rcpt_tos[0] for m in smtp_server.messages) == ["ada@example.org", "bob@example.org",

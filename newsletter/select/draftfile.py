@@ -95,10 +95,12 @@ def parse_draft(text: str, origin: str) -> DraftFile:
             raise DraftError("an intro paragraph may not begin with 'Read more' or 'More about:' (the text part "
                              "would read it as an article's line)", where=f"{origin}:{index + 1}", hint="reword it")
     found: list[DraftLine] = []
-    in_comment = False
+    in_comment, opened = False, 0
     for index in range(marker, len(lines)):
         stripped = lines[index].strip()
         if in_comment or stripped.startswith("<!--"):
+            if not in_comment:
+                opened = index + 1
             in_comment = "-->" not in stripped[4:] if stripped.startswith("<!--") else "-->" not in stripped
             continue
         if not stripped:
@@ -109,6 +111,9 @@ def parse_draft(text: str, origin: str) -> DraftFile:
                              hint="write '- <id or URL>', or delete the line")
         head = _TITLE_GAP.split(m.group(1), maxsplit=1)[0]
         found.append(DraftLine(index + 1, tuple(dict.fromkeys([head, head.split()[0]]))))
+    if in_comment:  # everything after it would be ignored without a word
+        raise DraftError("has an HTML comment '<!--' that is never closed", where=f"{origin}:{opened}",
+                         hint="end it with '-->'")
     return DraftFile(subject=_one_line(meta.get("subject")), preheader=_one_line(meta.get("preheader")),
                      intro=intro, lines=tuple(found))
 
