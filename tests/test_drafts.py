@@ -170,3 +170,19 @@ def test_the_readme_draft_example_is_a_draft_file():
     assert parsed.intro == "Two pieces on **Iran** this Friday."
     assert [line.refs[0] for line in parsed.lines] == ["https://example.org/long-history",
                                                        "https://example.org/spy-mania"]
+
+
+def test_two_drafts_written_at_once_make_one_whole_file(tmp_path: Path):
+    import subprocess
+    import sys
+
+    config = project(tmp_path)
+    assert run("--config", config, "sync").exit_code == 0
+    command = [str(Path(sys.executable).with_name("newsletter")), "--config", str(config), "draft", "--date", DAY,
+               "--no-sync"]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    assert sum("wrote " in out for out, _ in outs) == 1 and sum("exists" in out for out, _ in outs) == 2
+    assert len(parse_draft(draft_file(config).read_text(), "d.md").lines) == 3
+    assert [p.name for p in draft_file(config).parent.iterdir()] == [f"{DAY}.md"]  # no temporary left behind

@@ -4,6 +4,7 @@ the scheduled runs read it back and let it decide the issue (articles, order, in
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,13 +41,18 @@ def read_draft(config: Config, store: Store, digest: Digest, key: str) -> Editor
     """The issue's draft file read against the store, or None when there is none; DraftError naming the line."""
     path = draft_path(config, digest.name, key)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_whole(path)
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError:
-        raise DraftError("is not UTF-8 text", where=str(path), hint="save it as UTF-8") from None
     except OSError as exc:
         raise DraftError(f"cannot be read: {exc.strerror}", where=str(path)) from None
+    if data is None:
+        raise DraftError("changed while it was read (being saved?)", where=str(path),
+                         hint="run the command again once it is saved")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DraftError("is not UTF-8 text", where=str(path), hint="save it as UTF-8") from None
     parsed = parse_draft(text, str(path))
     named = _lookup(store, [ref for line in parsed.lines for ref in line.refs])
     chosen: list[Article] = []
@@ -67,6 +73,21 @@ def read_draft(config: Config, store: Store, digest: Digest, key: str) -> Editor
     offered = store.draft_offer(digest.name, key)
     return EditorsChoice(path=path, articles=chosen, left_out=[i for i in offered if i not in seen],
                          intro=markdown_to_html(parsed.intro), subject=parsed.subject, preheader=parsed.preheader)
+
+
+def _read_whole(path: Path, attempts: int = 3) -> bytes | None:
+    """The file's bytes as one saved version, or None if it kept changing while read.
+
+    A draft read half-saved would record the lines not yet written as left out, for good.
+    """
+    for _ in range(attempts):
+        before = os.stat(path)
+        data = path.read_bytes()
+        after = os.stat(path)
+        unchanged = (before.st_mtime_ns, before.st_size) == (after.st_mtime_ns, after.st_size)
+        if unchanged and len(data) == after.st_size:
+            return data
+    return None
 
 
 def _lookup(store: Store, refs: list[str]) -> dict[str, Article]:
@@ -99,15 +120,20 @@ def write_draft(config: Config, store: Store, digest: Digest, slot: IssueSlot, a
     path = draft_path(config, digest.name, slot.key)
     text = format_draft(digest.name, slot.key, slot.cutoff.astimezone(digest.timezone), articles, held[:HELD_LISTED],
                         subject=subject, preheader=preheader)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # dot: the preview's watcher skips it
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8") as fh:  # "x": an editor's draft is never overwritten
-            fh.write(text)
+        temporary.write_text(text, encoding="utf-8")
+        # A hard link appears whole and fails if the name exists: no reader sees half a draft,
+        # and an editor's draft (or another process's) is never overwritten.
+        os.link(temporary, path)
     except FileExistsError:
         return None
     except OSError as exc:
         raise DraftError(f"cannot be written: {exc.strerror}", where=str(path),
                          hint="check newsletter.drafts and the folder's permissions") from None
+    finally:
+        temporary.unlink(missing_ok=True)
     store.save_draft_offer(digest.name, slot.key, [a.id for a in articles])
     log.info("wrote %s: %d articles, %d held over listed", path, len(articles), min(len(held), HELD_LISTED))
     return path
