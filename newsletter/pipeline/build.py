@@ -61,6 +61,11 @@ class IssuePlan:
     notes: tuple[str, ...] = ()
     held_note: str | None = None  # what the held-over articles are waiting for, said for this issue's case
 
+    @property
+    def messages(self) -> list[str]:
+        """Everything to tell the editor about this issue (build prints them, the preview shows them)."""
+        return [*self.notes, *filter(None, [self.held_note])]
+
 
 def sending_started(store: Store, issue: Issue | None) -> bool:
     """Has any delivery of this recorded issue been queued or made? From then on it is kept as it is."""
@@ -101,7 +106,8 @@ def plan_issue(config: Config, store: Store, digest: Digest, slot: IssueSlot, fo
         held_note = (f"{held} more eligible article{_s(held)} held over for the next issue "
                      f"(max_articles = {digest.max_articles})")
     reason = None
-    if not articles and not digest.send_empty and previous is None:
+    # A recorded issue with nothing is rebuilt as it is (send_empty made it), but an emptied draft builds nothing.
+    if not articles and not digest.send_empty and (previous is None or choice is not None):
         reason = (f"no articles in the draft {choice.path}" if choice is not None else
                   f"no new articles for digest {digest.name!r} published between "
                   f"{slot.start:%Y-%m-%d %H:%M} and {slot.end:%Y-%m-%d %H:%M} {digest.timezone.key}")
@@ -125,15 +131,15 @@ def build_slot(config: Config, store: Store, digest: Digest, slot: IssueSlot, *,
     """Plan the issue, render it, record it (with what the editor left out), and write the outbox files."""
     result = BuildResult(digest=digest.name, key=slot.key, issue_date=slot.issue_date, cutoff=slot.end)
     plan = plan_issue(config, store, digest, slot, force)
-    result.held_over, result.notes = plan.held_over, [*plan.notes, *filter(None, [plan.held_note])]
+    result.held_over, result.notes = plan.held_over, plan.messages
     if plan.skip_reason:
         result.skipped, result.reason = True, plan.skip_reason
         return result
-    filled, message = render_outbox_copy(config, digest, plan.issue, now)
-    draft = plan.issue
-    issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in draft.articles],
-                               filled.subject, message["Message-ID"], cutoff=slot.end, intro=draft.intro,
-                               editor_subject=draft.editor_subject, editor_preheader=draft.editor_preheader,
+    planned = plan.issue
+    filled, message = render_outbox_copy(config, digest, planned, now)
+    issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in planned.articles],
+                               filled.subject, message["Message-ID"], cutoff=slot.end, intro=planned.intro,
+                               editor_subject=planned.editor_subject, editor_preheader=planned.editor_preheader,
                                left_out=plan.left_out)
     result.subject = issue.subject
     result.articles = [a.id for a in issue.articles]

@@ -103,7 +103,7 @@ def render_issue(config: Config, store: Store, digest_name: str, key: str, varia
     slot = slot_for_key(digest, key)
     if slot is None:
         raise NotFound(f"{key!r} is not an issue date (YYYY-MM-DD) or time (YYYY-MM-DDTHHMMSS)")
-    # The same draft and rendering as `newsletter build`, so the bytes match what it writes;
+    # The same plan and rendering as `newsletter build`, so the bytes match what it writes;
     # only recording the issue and writing the outbox are left out.
     plan = plan_issue(config, store, digest, slot)
     issue = plan.issue
@@ -120,7 +120,7 @@ def render_issue(config: Config, store: Store, digest_name: str, key: str, varia
                         preheader=filled.preheader, html=filled.html.encode("utf-8"), text=filled.text.encode("utf-8"),
                         headers=headers, titles=tuple(a.title for a in issue.articles), recorded=plan.recorded,
                         skipped=skipped, variant=variant, variants=tuple(found),
-                        notes=(*plan.notes, *filter(None, [plan.held_note])))
+                        notes=tuple(plan.messages))
 
 
 def digest_issues(config: Config, store: Store, limit: int = RECENT_ISSUES) -> list[DigestIssues]:

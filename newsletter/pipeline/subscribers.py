@@ -9,12 +9,13 @@ from newsletter.errors import SubscriberError
 from newsletter.model import Subscriber
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.send import secret_key
+from newsletter.store.subscriber_csv import CSV_COLUMNS as COLUMNS
 from newsletter.store.subscribers import KEEP, CsvReport
 from newsletter.tokens import read_token
 
 
 def subscriber_row(s: Subscriber) -> dict:
-    """One subscriber as every listing shows it (table, JSON, CSV): its keys are the CSV_COLUMNS import reads."""
+    """One subscriber as every listing shows it (table, JSON, CSV): its keys are the COLUMNS import reads."""
     return {"email": s.email, "name": s.name, "digests": list(s.digests), "topics": list(s.topics),
             "status": s.status, "unsubscribed": list(s.left)}
 
@@ -94,3 +95,7 @@ def unsubscribe(config: Config, *, email: str | None = None, token: str | None =
             raise SubscriberError(f"{email or 'the token'} names no subscriber", hint="see `newsletter subscribers list`")
         scope = None if everything or not leaving else leaving
         return store.subscribers.unsubscribe(subscriber.id, scope), scope
+
+
+__all__ = ["COLUMNS", "KEEP", "add_subscriber", "edit_subscriber", "import_subscribers", "list_subscribers",
+           "remove_subscriber", "subscriber_row", "unsubscribe"]

@@ -221,7 +221,7 @@ class Store:
         return found
 
     def find_articles(self, *, limit: int | None = None, undated_last: bool = False, **filters) -> list[Article]:
-        """Articles newest first (undated ones after the dated with `undated_last`); filters as _filters takes them."""
+        """Articles newest first (undated ones after the dated with `undated_last`); filters as article_filters takes."""
         q = sa.select(articles).where(*article_filters(**filters))
         order = [articles.c.dated.desc()] if undated_last else []
         q = q.order_by(*order, articles.c.published.desc(), articles.c.id)
