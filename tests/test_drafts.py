@@ -186,3 +186,12 @@ def test_two_drafts_written_at_once_make_one_whole_file(tmp_path: Path):
     assert sum("wrote " in out for out, _ in outs) == 1 and sum("exists" in out for out, _ in outs) == 2
     assert len(parse_draft(draft_file(config).read_text(), "d.md").lines) == 3
     assert [p.name for p in draft_file(config).parent.iterdir()] == [f"{DAY}.md"]  # no temporary left behind
+
+
+def test_a_draft_emptied_after_a_build_builds_nothing(tmp_path: Path):
+    config = project(tmp_path)
+    assert run("--config", config, "build", "--date", DAY).exit_code == 0
+    assert run("--config", config, "draft", "--date", DAY).exit_code == 0
+    edit(draft_file(config), lines=[])
+    result = json.loads(run("--config", config, "build", "--date", DAY, "--json").stdout)
+    assert result["skipped"] is True and result["reason"].startswith("no articles in the draft")
