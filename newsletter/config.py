@@ -29,7 +29,7 @@ NEWSLETTER_KEYS = {
 SOURCE_KEYS = {"path", "url", "format"}
 DIGEST_KEYS = {
     "title", "subject", "preheader", "topics", "window", "max_articles", "cadence",
-    "timezone", "delivery", "send_empty", "misfire_grace",
+    "timezone", "delivery", "send_empty", "misfire_grace", "contents_above",
 }
 SMTP_KEYS = {"host", "port", "security", "username", "rate_limit", "connections", "timeout", "retries"}
 TOP_KEYS = {"newsletter", "sources", "digests", "smtp"}
@@ -63,6 +63,7 @@ class Digest:
     delivery: str
     send_empty: bool
     misfire_grace: timedelta
+    contents_above: int = 6  # an "In this issue" list heads issues of more items than this
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,10 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         max_articles = d.get("max_articles", 10)
         if not isinstance(max_articles, int) or isinstance(max_articles, bool) or max_articles < 1:
             v.fail(f"{where}.max_articles", f"must be a whole number of 1 or more, not {max_articles!r}", "e.g. 10")
+        contents_above = d.get("contents_above", 6)
+        if not isinstance(contents_above, int) or isinstance(contents_above, bool) or contents_above < 0:
+            v.fail(f"{where}.contents_above", f"must be a whole number of 0 or more, not {contents_above!r}",
+                   "e.g. 6: the list heads issues of 7 items or more; 0: every issue")
         send_empty = d.get("send_empty", False)
         if not isinstance(send_empty, bool):
             v.fail(f"{where}.send_empty", "must be true or false", "e.g. send_empty = false")
@@ -241,6 +246,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
             delivery=v.choice(d, "delivery", where, DELIVERIES, "outbox"),
             send_empty=send_empty,
             misfire_grace=v.duration(d, "misfire_grace", where, "1h"),
+            contents_above=contents_above,
         )
 
     smtp = None

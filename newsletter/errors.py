@@ -39,6 +39,14 @@ class ComposeError(NewsletterError):
     """A template is missing or broken."""
 
 
+class CheckError(NewsletterError):
+    """What was given to check is not an email, or an issue with errors was about to be sent."""
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None, findings: tuple = ()):
+        super().__init__(message, where=where, hint=hint)
+        self.findings = findings  # the check's findings, for the caller to list
+
+
 class DeliveryError(NewsletterError):
     """The outbox cannot be written or the mail server refused us."""
 

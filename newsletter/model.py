@@ -74,12 +74,18 @@ class Issue:
 
 @dataclass(frozen=True)
 class Rendered:
-    """A composed issue: the inlined HTML, the text part and the subject/preheader."""
+    """A composed issue: the inlined HTML, the text part and the subject/preheader.
+
+    `web_html` is the whole issue for a web page; `html` may have lost quotations to stay under
+    Gmail's clipping point, and `notes` then says so.
+    """
 
     subject: str
     preheader: str
     html: str
     text: str
+    web_html: str = ""
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,8 @@ def test_golden_digest(tmp_path):
 def test_subject_preheader_and_dates_in_the_digest_zone(tmp_path):
     rendered = render(make_config(tmp_path))
     assert rendered.subject == "Editors' Picks: The Long History of Cooperation between Iran and Russia"
-    assert rendered.preheader.startswith("In the Syrian civil war, Iranian and Russian forces")
+    # Several items: the preheader names them all, not only the first the subject already names.
+    assert rendered.preheader.startswith("4 picks: The Long History of Cooperation between Iran and Russia · Iran")
     assert rendered.preheader.endswith("…") and len(rendered.preheader) <= 111
     assert "Oct. 10 2024" in rendered.html and "October 10, 2024" in rendered.text  # New York, not UTC
     assert "Friday, October 11, 2024" in rendered.html
@@ -162,7 +163,7 @@ def test_html_escapes_titles_and_keeps_sanitized_markup(tmp_path):
     assert "<em>Sun</em>" in html  # sanitized article markup is kept as markup
 
 
-def test_every_img_has_alt_and_the_item_image_is_sized(tmp_path):
+def test_every_img_has_alt_and_the_item_image_is_linked_and_fluid(tmp_path):
     from lxml import html as lxml_html
 
     doc = lxml_html.fromstring(render(make_config(tmp_path)).html)
@@ -170,8 +171,11 @@ def test_every_img_has_alt_and_the_item_image_is_sized(tmp_path):
     assert len(images) == 2
     assert all(img.get("alt") is not None for img in images)
     item_image = doc.xpath("//img[@src='https://example.org/images/qaani.jpg']")[0]
-    assert item_image.get("alt") == "Iran Gives in to Spy Mania"
-    assert item_image.get("width") == "520" and "max-width:520px" in item_image.get("style").replace(" ", "")
+    # The headline beside it names the article: an empty alt keeps screen readers from reading it twice.
+    assert item_image.get("alt") == ""
+    assert item_image.getparent().tag == "a" and item_image.getparent().get("href") == SPY.url
+    style = item_image.get("style").replace(" ", "")
+    assert item_image.get("width") == "536" and "width:100%" in style and "max-width:536px" in style
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
@@ -194,19 +198,24 @@ def test_preheader_is_first_in_body_and_hidden(tmp_path):
     assert not (body.text or "").strip()
     first = body[0]
     style = first.get("style").replace(" ", "")
-    for rule in ("display:none", "max-height:0", "overflow:hidden", "mso-hide:all"):
+    for rule in ("display:none", "max-height:0", "overflow:hidden"):
         assert rule in style
+    # Never hidden by color or a tiny font: SpamAssassin scores text made invisible that way.
+    assert "color" not in style and "font-size" not in style and "opacity" not in style
     assert first.text_content().startswith(rendered.preheader)
     assert "\u034f" in first.text_content()  # padding keeps the body text out of the preview
 
 
 def test_preheader_from_config_then_lede_then_headlines(tmp_path):
-    config = make_config(tmp_path, {"preheader": "{{ count }} picks, led by {{ top }}"})
-    assert render(config).preheader == "4 picks, led by The Long History of Cooperation between Iran and Russia"
+    config = make_config(tmp_path, {"preheader": "{{ count }} picks, led by {{ top }}; also {{ titles[1:]|join(', ') }}"})
+    assert render(config, [RUSSIA, SPY, PLAIN]).preheader == \
+        "3 picks, led by The Long History of Cooperation between Iran and Russia; also Iran Gives in to Spy Mania, " \
+        "A Note Without a Link"
     short = Article(id="x", title="Short", published=SPY.published, lede="<p>Just  a\n<b>short</b> lede.</p>")
-    assert render(make_config(tmp_path), [short, SPY]).preheader == "Just a short lede."
-    no_lede = [Article(id=f"{n}", title=f"Headline {n}", published=SPY.published) for n in (1, 2)]
-    assert render(make_config(tmp_path), no_lede).preheader == "Headline 1 · Headline 2"
+    assert render(make_config(tmp_path), [short]).preheader == "Just a short lede."
+    assert render(make_config(tmp_path), [short, SPY]).preheader == "2 picks: Short · Iran Gives in to Spy Mania"
+    no_lede = [Article(id="1", title="Headline 1", published=SPY.published)]
+    assert render(make_config(tmp_path), no_lede).preheader == "Headline 1"
 
 
 def test_topic_links_use_topic_url_and_are_plain_without_it(tmp_path):
@@ -220,10 +229,11 @@ def test_topic_links_use_topic_url_and_are_plain_without_it(tmp_path):
 
 def test_read_more_is_a_link_with_a_url_and_plain_text_without(tmp_path):
     html = render(make_config(tmp_path)).html
-    assert re.search(r'<p class="read-more"[^>]*>Read more at Middle East Quarterly</p>', html)
+    # Without a URL it is the source's name in plain text, not something styled like a link.
+    assert re.search(r'<p class="source"[^>]*>Read more at Middle East Quarterly</p>', html)
     assert re.search(r'<a href="https://www.nysun.com/article/[^"]+"[^>]*>Read more at New York Sun', html)
     assert re.search(r'<a href="https://example.com/hostile\?a=1&amp;b=2"[^>]*>Read more\xa0', html)
-    assert html.count('class="read-more"') == 3  # no source and no URL: no "Read more" at all
+    assert html.count('class="read-more"') == 2 and html.count('class="source"') == 1  # PLAIN: neither
 
 
 def test_footer_says_why_where_and_how_to_leave(tmp_path):

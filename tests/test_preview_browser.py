@@ -9,13 +9,11 @@ import pytest
 
 from newsletter.preview import make_server
 
+from tests.chromium import CHROMIUM, chromium
 from tests.conftest import write_config, write_markdown
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 DAY = "2024-10-11"
 NEWEST = "2024-10-11T18:00:00+00:00"
 TIMEOUT = 3000  # ms: a saved file must show within about a second; three leaves room on a busy machine
@@ -23,11 +21,8 @@ TIMEOUT = 3000  # ms: a saved file must show within about a second; three leaves
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -118,9 +113,9 @@ def test_an_issue_past_gmails_clipping_point_is_flagged(page, project: Path):
 
 def test_saving_an_article_updates_the_open_page(page, project: Path):
     page.evaluate("window.__notReloaded = true")
-    email_frame(page).get_by_text("First Headline").wait_for(timeout=TIMEOUT)
+    email_frame(page).get_by_text("First Headline", exact=True).wait_for(timeout=TIMEOUT)
     write_markdown(project / "articles", "one.md", "Edited Headline", date=NEWEST, topics=("Iran",))
-    email_frame(page).get_by_text("Edited Headline").wait_for(timeout=TIMEOUT)
+    email_frame(page).get_by_text("Edited Headline", exact=True).wait_for(timeout=TIMEOUT)
     assert page.evaluate("window.__notReloaded") is True  # the frame refreshed, not the whole page
     # The headers panel follows too: the subject names the top article.
     page.wait_for_function("document.getElementById('fields').textContent.includes('Picks: Edited Headline')",
@@ -135,7 +130,7 @@ def test_a_broken_template_shows_its_error_then_recovers(page, project: Path):
     page.wait_for_function("document.getElementById('fields').textContent.includes('item.html.j2:1')",
                            timeout=TIMEOUT)
     (project / "theme" / "item.html.j2").write_text('<tr><td class="item">Fixed: {{ item.title }}</td></tr>\n')
-    email_frame(page).get_by_text("Fixed: First Headline").wait_for(timeout=TIMEOUT)
+    email_frame(page).get_by_text("Fixed: First Headline", exact=True).wait_for(timeout=TIMEOUT)
 
 
 def test_the_variant_picker_renders_a_subscribers_variant(page, project: Path):
@@ -146,7 +141,7 @@ def test_the_variant_picker_renders_a_subscribers_variant(page, project: Path):
     page.reload()
     page.wait_for_selector("#variant option[value='russia']", state="attached", timeout=TIMEOUT)
     page.select_option("#variant", "russia")
-    email_frame(page).get_by_text("Second Headline").wait_for(timeout=TIMEOUT)
-    email_frame(page).get_by_text("First Headline").wait_for(state="detached", timeout=TIMEOUT)
+    email_frame(page).get_by_text("Second Headline", exact=True).wait_for(timeout=TIMEOUT)
+    email_frame(page).get_by_text("First Headline", exact=True).wait_for(state="detached", timeout=TIMEOUT)
     assert page.eval_on_selector("#email", "f => f.contentWindow.location.search") == "?variant=russia"
 

@@ -80,9 +80,12 @@ def test_outbox_runs_carry_only_new_articles(tmp_path, caplog):
     assert "Friday Piece" in text and "Thursday Piece" not in text
     files = sorted(p.name for p in outbox(config, "2024-10-11").iterdir())
     assert files == ["index.html", "message.eml", "message.txt"]
+    # Each build is checked; this project sets no unsubscribe_url, hence the one warning.
     assert run_lines(caplog) == [
-        f"digest daily issue 2024-10-10: 1 article, built: written to {outbox(config, '2024-10-10')}",
-        f"digest daily issue 2024-10-11: 1 article, built: written to {outbox(config, '2024-10-11')}",
+        f"digest daily issue 2024-10-10: 1 article, built: written to {outbox(config, '2024-10-10')}; "
+        "check: 0 errors, 1 warning",
+        f"digest daily issue 2024-10-11: 1 article, built: written to {outbox(config, '2024-10-11')}; "
+        "check: 0 errors, 1 warning",
     ]
 
 

@@ -145,12 +145,15 @@ def build(
     """Build one issue into outbox/<digest>/<date>/ (message.eml, index.html, message.txt).
 
     The issue carries what is new since the previous one, up to its cut-off (the cadence's time
-    that day), or what the editor's draft file (`newsletter draft`) says.
-    JSON: {"digest", "date", "cutoff", "subject", "articles": [ids], "held_over", "files": {"eml", "html", "txt"}},
-    or {"skipped": true, "reason", "digest", "date", "cutoff"} when there was nothing to send.
+    that day), or what the editor's draft file (`newsletter draft`) says. Each build checks the
+    email (see `newsletter check`) and prints the count of findings.
+    JSON: {"digest", "date", "cutoff", "subject", "articles": [ids], "held_over", "files": {"eml", "html", "txt"},
+    "check": {"errors", "warnings"}, "notes": [...]}, or {"skipped": true, "reason", "digest", "date", "cutoff"}
+    when there was nothing to send.
     Example: newsletter build daily --date 2024-10-11 --open
     """
     from newsletter import pipeline
+    from newsletter.cli.check import check_line
 
     parsed_day = _parse_day(day)
     config = state.config()
@@ -170,11 +173,14 @@ def build(
     if as_json:
         _emit_json({"digest": result.digest, "date": result.key, "cutoff": cutoff, "subject": result.subject,
                     "articles": result.articles, "held_over": result.held_over,
-                    "files": {k: str(v) for k, v in result.files.items()}})
+                    "files": {k: str(v) for k, v in result.files.items()},
+                    "check": {"errors": len(result.check.errors), "warnings": len(result.check.warnings)},
+                    "notes": result.notes})
     else:
         typer.echo(f"{result.subject} ({len(result.articles)} articles)")
         for path in result.files.values():
             typer.echo(str(path))
+        typer.echo(check_line(result.check, result.digest, result.key))
     if open_:
         open_in_browser(result.files["html"].resolve().as_uri())
 

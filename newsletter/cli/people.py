@@ -47,13 +47,17 @@ def send(
     day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would get which variant; send nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Send to subscribers even when `newsletter check` finds errors.")] = False,
     no_sync: NoSync = False,
 ) -> None:
     """Send an issue over SMTP: a test copy with --to, or to all subscribers with --subscribers.
 
-    Re-running an interrupted send sends only to those who have not had it.
+    The issue is checked first (see `newsletter check`); --subscribers refuses an issue with
+    errors unless --force. Re-running an interrupted send sends only to those who have not had it.
     Example: newsletter send daily --to me@example.org, then newsletter send daily --subscribers --date 2024-10-11
     """
+    from newsletter.cli.check import check_line, print_findings
+    from newsletter.errors import CheckError
     from newsletter.pipeline import send as sending
 
     if bool(to) == subscribers:
@@ -66,6 +70,7 @@ def send(
             typer.echo(f"nothing sent: {report.nothing}")
             return
         typer.echo(f"test sent to {report.sent} of {len(to)}: {report.subject}")
+        typer.echo(check_line(report.check, report.digest, report.key))
         _failures(report)
         return
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
@@ -84,17 +89,23 @@ def send(
         typer.echo(f"warning: {warning}", err=True)
 
     def confirm(plan, count: int) -> bool:
+        typer.echo(check_line(plan.check, plan.digest, plan.key))  # before any question: it may change the answer
         if yes:
             return True
         return typer.confirm(f"Send '{plan.subject}' to {count} subscribers?", default=False, err=True)
 
-    with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
-        report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
-                                             progress=progress, stop=stop, sync_first=not no_sync)
+    try:
+        with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
+            report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
+                                                 progress=progress, stop=stop, sync_first=not no_sync, force=force)
+    except CheckError as exc:
+        print_findings([f for f in exc.findings if f.severity == "error"], err=True)
+        raise
     if report.nothing:
         typer.echo(f"nothing sent: {report.nothing}")
         return
     if dry_run:
+        typer.echo(check_line(report.check, report.digest, report.key))
         typer.echo(f"dry run: '{report.subject}' ({report.digest} {report.key}) would go to {report.remaining} "
                    f"subscribers; {report.already} had it already")
         for variant, count in sorted(report.variants.items()):

@@ -1,6 +1,7 @@
 """The compose stage: an Issue -> subject, preheader, CSS-inlined HTML and text -> a MIME message.
 
-render() does the costly work once per issue (Jinja, premailer); personalize() and
+render() does the costly work once per issue (Jinja, premailer, and the clip guard of clip.py
+when the HTML would be too long for Gmail); personalize() and
 build_message() are cheap and run per recipient. Personal fields are left in the
 rendered output as TOKEN_MARK and filled by personalize().
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from newsletter.compose.clip import CLIP_BUDGET, clip_note, fit
 from newsletter.compose.context import TOKEN_MARK, build_context
 from newsletter.compose.html import inline_css
 from newsletter.compose.mime import build_message, personalize
@@ -36,8 +38,18 @@ def render(issue: Issue, digest: Digest, config: Config) -> Rendered:
     html_env = load_theme(config)
     plain_env = plain_environment(config)
     context = build_context(issue, digest, config, plain_env)
-    html = inline_css(render_template(html_env, HTML_TEMPLATE, context, config))
     text = normalize(render_template(plain_env, TEXT_TEMPLATE, context, config))
+    full = html = inline_css(render_template(html_env, HTML_TEMPLATE, context, config))
+    notes: tuple[str, ...] = ()
+    if len(full.encode("utf-8")) > CLIP_BUDGET:
+        def trimmed_html(trimmed: frozenset[int]) -> str:
+            smaller = build_context(issue, digest, config, plain_env, trimmed)
+            return inline_css(render_template(html_env, HTML_TEMPLATE, smaller, config))
+
+        html, trimmed = fit(issue.articles, trimmed_html, full)
+        if trimmed:
+            notes = (clip_note(issue.articles, full, html, trimmed),)
     log.debug("rendered %s/%s: %d items, %d bytes of HTML", digest.name, issue.key,
               len(issue.articles), len(html.encode("utf-8")))
-    return Rendered(subject=context["subject"], preheader=context["preheader"], html=html, text=text)
+    return Rendered(subject=context["subject"], preheader=context["preheader"], html=html, text=text,
+                    web_html=full, notes=notes)

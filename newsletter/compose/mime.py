@@ -41,7 +41,8 @@ def fill_token(value: str, token: str) -> str:
 def personalize(rendered: Rendered, token: str) -> Rendered:
     """Fill the personal markers (the unsubscribe token, URL-quoted) in html and text."""
     # Only string replacement per recipient: the costly render and CSS inlining happened once.
-    return replace(rendered, html=fill_token(rendered.html, token), text=fill_token(rendered.text, token))
+    return replace(rendered, html=fill_token(rendered.html, token), text=fill_token(rendered.text, token),
+                   web_html=fill_token(rendered.web_html, token))
 
 
 def list_id(config: Config, digest: Digest, domain: str) -> str:

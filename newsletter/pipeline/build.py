@@ -8,9 +8,11 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter import compose
+from newsletter.check import Report
 from newsletter.config import Config, Digest
 from newsletter.deliver import outbox
-from newsletter.model import Article, Issue
+from newsletter.model import Article, Issue, Rendered
+from newsletter.pipeline.checking import check_rendered
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.drafts import draft_path, read_draft, write_draft
 from newsletter.pipeline.ingest import ImportReport, sync
@@ -33,6 +35,8 @@ class BuildResult:
     sync: ImportReport | None = None
     cutoff: datetime | None = None
     held_over: int = 0
+    check: Report | None = None                     # the checks of the message as a subscriber gets it
+    # What to tell the editor: the draft used, articles held over, what the clip guard left out.
     notes: list[str] = field(default_factory=list)
 
 
@@ -120,9 +124,10 @@ def _s(n: int) -> str:
     return "" if n == 1 else "s"
 
 
-def render_outbox_copy(config: Config, digest: Digest, issue: Issue, now: datetime | None = None):
+def render_outbox_copy(config: Config, digest: Digest, issue: Issue, now: datetime | None = None,
+                       rendered: Rendered | None = None):
     """The outbox copy of an issue: (personal fields left empty, its MIME message)."""
-    filled = compose.personalize(compose.render(issue, digest, config), "")
+    filled = compose.personalize(rendered or compose.render(issue, digest, config), "")
     return filled, compose.build_message(filled, config, digest, message_id=issue.message_id, date=now)
 
 
@@ -136,7 +141,10 @@ def build_slot(config: Config, store: Store, digest: Digest, slot: IssueSlot, *,
         result.skipped, result.reason = True, plan.skip_reason
         return result
     planned = plan.issue
-    filled, message = render_outbox_copy(config, digest, planned, now)
+    rendered = compose.render(planned, digest, config)
+    filled, message = render_outbox_copy(config, digest, planned, now, rendered)
+    result.check = check_rendered(config, digest, rendered, slot.key, now)
+    result.notes += rendered.notes
     issue = store.record_issue(digest.name, slot.key, slot.issue_date, [a.id for a in planned.articles],
                                filled.subject, message["Message-ID"], cutoff=slot.end, intro=planned.intro,
                                editor_subject=planned.editor_subject, editor_preheader=planned.editor_preheader,
@@ -185,3 +193,34 @@ def draft(config: Config, digest_name: str | None = None, day: date | None = Non
                               preheader=issue.editor_preheader)
         result.created, result.articles, result.held_over = written is not None, len(issue.articles), plan.held_over
         return result
+
+
+@dataclass
+class IssueCheck:
+    """`newsletter check DIGEST`: the findings, what the clip guard did, or why there is nothing to check."""
+
+    digest: str
+    key: str
+    report: Report | None = None
+    notes: list[str] = field(default_factory=list)
+    nothing: str | None = None
+    sync: ImportReport | None = None
+
+
+def check_issue(config: Config, digest_name: str | None, day: date | None = None, *, sync_first: bool = True,
+                now: datetime | None = None) -> IssueCheck:
+    """Render an issue as `build` would (recording nothing) and check the message a subscriber would get."""
+    digest = config.digest(digest_name)
+    now = now or datetime.now(digest.timezone)
+    slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
+    with open_store(config) as store:
+        synced = sync(config, store) if sync_first else None
+        plan = plan_issue(config, store, digest, slot)
+    result = IssueCheck(digest.name, slot.key, sync=synced)
+    if plan.skip_reason:
+        result.nothing = plan.skip_reason
+        return result
+    rendered = compose.render(plan.issue, digest, config)
+    result.report = check_rendered(config, digest, rendered, slot.key, now)
+    result.notes = list(rendered.notes)
+    return result

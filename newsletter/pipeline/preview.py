@@ -9,6 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter import compose
+from newsletter.check import CLIP_ERROR
 from newsletter.config import Config, load_config
 from newsletter.model import Issue, Subscriber
 from newsletter.pipeline.build import plan_issue, render_outbox_copy
@@ -21,7 +22,7 @@ from newsletter.store import Store
 
 log = logging.getLogger(__name__)
 
-GMAIL_CLIP_BYTES = 102 * 1024  # Gmail cuts the HTML part off past about 102 KB
+GMAIL_CLIP_BYTES = CLIP_ERROR  # Gmail cuts the HTML part off past about 102 KB
 SHOWN_HEADERS = ("From", "Reply-To", "Subject", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post")
 RECENT_ISSUES = 12
 

@@ -108,7 +108,9 @@ def _build(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:
         result = build_slot(config, store, digest, slot, now=datetime.now(digest.timezone))
     if result.skipped:
         return RunOutcome(digest.name, slot.key, "skipped", result.reason or "nothing to build")
-    return RunOutcome(digest.name, slot.key, "built", f"written to {folder}", len(result.articles))
+    found = f"; check: {result.check.summary()}" if result.check is not None else ""
+    return RunOutcome(digest.name, slot.key, "built", f"written to {folder}{found}", len(result.articles),
+                      logging.WARNING if result.check is not None and result.check.errors else logging.INFO)
 
 
 def _send(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:

@@ -12,12 +12,14 @@ from email.utils import formataddr, parseaddr
 from typing import Callable, Iterator
 
 from newsletter import compose
+from newsletter.check import Report
 from newsletter.compose.fast import MessageTemplate
 from newsletter.config import Config, Digest
 from newsletter.deliver.smtp import Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
 from newsletter.model import Article, Issue, Subscriber, slugify
 from newsletter.pipeline.build import build_slot, draft_path, plan_issue, sending_started
+from newsletter.pipeline.checking import check_rendered, refuse_errors
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.compliance import require_way_out
 from newsletter.pipeline.ingest import sync
@@ -44,6 +46,7 @@ class SendReport:
     remaining: int = 0         # still to send after an interrupted run
     interrupted: bool = False
     nothing: str | None = None  # why nothing was sent at all
+    check: Report | None = None  # the checks of the issue as sent, run once before sending
 
 
 def secret_key(store: Store) -> bytes:
@@ -131,6 +134,8 @@ def send_test(config: Config, digest_name: str | None, day: date | None, recipie
             return report
         template = _Templates(config, digest, issue, now, prefix="[TEST] ").get(issue.articles)
         report.subject = "[TEST] " + issue.subject
+        # A test copy is how an editor looks at an issue: it is checked, never refused.
+        report.check = _check(config, digest, issue, now)
         outgoing = (Outgoing(key=a, sender=_envelope_sender(config), recipients=(a,),
                              data=template.personal(a, "", template.new_message_id())) for a in addresses)
 
@@ -148,8 +153,12 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                         confirm: Callable[[SendReport, int], bool] | None = None,
                         progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None,
                         sync_first: bool = True, now: datetime | None = None, slot: IssueSlot | None = None,
-                        ssl_context=None) -> SendReport:
-    """Send one issue to every active subscriber of the digest that has not had it yet."""
+                        ssl_context=None, force: bool = False) -> SendReport:
+    """Send one issue to every active subscriber of the digest that has not had it yet.
+
+    The issue is checked first (once, not per recipient); one with errors is refused with a
+    CheckError unless `force`. A dry run reports the check and refuses nothing.
+    """
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot or slot_for_date(digest, day or now.date())
@@ -164,6 +173,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
         if issue is None:
             return report
         report.subject = issue.subject
+        report.check = _check(config, digest, issue, now)
         if dry_run:
             report.remaining = _plan(store, issue, digest, report)
             report.already = _counts(store, issue).sent
@@ -176,6 +186,8 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             report.skipped = _counts(store, issue).skipped
             report.nothing = f"issue {digest.name} {slot.key} is fully sent ({report.already} recipients); nothing to send"
             return report
+        if not force:
+            refuse_errors(report.check, digest, issue.key)
         # The count asked about is the dry run's: messages that will go out (not those skipped for their topics).
         if confirm is not None and not confirm(report, _plan(store, issue, digest, report)):
             report.nothing = "not confirmed; nothing sent"
@@ -193,6 +205,11 @@ def _plan(store: Store, issue: Issue, digest: Digest, report: SendReport) -> int
         report.variants[label] = report.variants.get(label, 0) + 1
         recipients += bool(items)
     return recipients
+
+
+def _check(config: Config, digest: Digest, issue: Issue, now: datetime) -> Report:
+    """The checks of the whole issue (every item), as a subscriber without topics gets it."""
+    return check_rendered(config, digest, compose.render(issue, digest, config), issue.key, now)
 
 
 def _counts(store: Store, issue: Issue) -> Counts:

@@ -5,6 +5,7 @@ Prints each figure beside a baseline measured in the same run:
 - selection with the topic/date index vs. filtering every stored article in Python, and the
   selection with its held-over count vs. the pick alone;
 - a build after start-up vs. the first build of the process (imports, template compile);
+- the checks of the built issue (part of every build) beside the whole build;
 - a re-sync of unchanged files vs. the first (full) sync of the same files.
 """
 
@@ -22,8 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from newsletter import compose  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
 from newsletter.pipeline import build_slot, import_inputs, open_store, sync  # noqa: E402
+from newsletter.pipeline.build import plan_issue  # noqa: E402
+from newsletter.pipeline.checking import check_rendered  # noqa: E402
 from newsletter.select import select_articles, select_issue, slot_for_date  # noqa: E402
 
 ISSUE_DAY = date(2024, 10, 11)
@@ -115,9 +119,14 @@ def main() -> None:
             first, result = timed(lambda: build_slot(config, store, digest, slot, force=True))
             warm, _ = timed(lambda: build_slot(config, store, digest, slot, force=True), repeat=10)
             size = result.files["html"].stat().st_size
-            rows.append(("build a 30-item digest (select, render, inline, write)", warm, first,
-                         f"{len(result.articles)} items, {size / 1024:.0f} KB HTML; baseline: first build of the "
-                         "process; goal < 100 ms"))
+            rendered = compose.render(plan_issue(config, store, digest, slot).issue, digest, config)
+            rows.append(("build a 30-item digest (select, render, inline, check, write)", warm, first,
+                         f"{len(result.articles)} items, {size / 1024:.0f} KB HTML, {len(rendered.notes)} clip note; "
+                         "baseline: first build of the process; goal < 100 ms"))
+
+            checked, report = timed(lambda: check_rendered(config, digest, rendered, slot.key), repeat=10)
+            rows.append(("check the built 30-item issue (within the build above)", checked, warm,
+                         f"{report.summary()}; baseline: the whole warm build"))
 
         md_root = root / "md"
         write_markdown(md_root / "articles", args.files)
