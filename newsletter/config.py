@@ -31,9 +31,11 @@ DIGEST_KEYS = {
     "title", "subject", "preheader", "topics", "window", "max_articles", "cadence",
     "timezone", "delivery", "send_empty", "misfire_grace", "contents_above",
 }
-SMTP_KEYS = {"host", "port", "security", "username", "rate_limit", "connections", "timeout", "retries"}
+SMTP_KEYS = {"host", "port", "security", "username", "rate_limit", "connections", "timeout", "retries",
+             "data_timeout", "lease", "ledger_timeout", "give_up_after"}
 TOP_KEYS = {"newsletter", "sources", "digests", "smtp"}
-DELIVERIES = ("outbox", "smtp")
+# The names of newsletter.deliver.BACKENDS (a test checks that the two agree).
+DELIVERIES = ("outbox", "smtp", "maildir", "memory")
 SECURITIES = ("ssl", "starttls", "none")
 FORMATS = ("markdown", "rss", "atom", "feed", "jsonfeed", "json", "jsonl", "digest")
 
@@ -68,14 +70,20 @@ class Digest:
 
 @dataclass(frozen=True)
 class Smtp:
-    host: str
-    port: int
-    security: str
-    username: str | None
-    rate_limit: float
-    connections: int
-    timeout: float
-    retries: int
+    """[smtp]; the sending settings (connections, lease, ledger_timeout) also serve the other personal backends."""
+
+    host: str = "localhost"
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    rate_limit: float = 0
+    connections: int = 1
+    timeout: float = 30
+    retries: int = 3
+    data_timeout: float = 600  # RFC 5321 4.5.3.2.6: the reply to the end of a message may take 10 minutes
+    lease: float = 300  # how long a claim lasts without renewal before another sender may take it over
+    ledger_timeout: float = 60  # how long results wait for a ledger that cannot be written
+    give_up_after: float = 60  # how long a send waits out a server that refuses everything
 
     @property
     def password(self) -> str | None:
@@ -263,6 +271,10 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
             connections=v.number(s, "connections", "smtp", 1, int, 1, 64),
             timeout=v.number(s, "timeout", "smtp", 30, float, 0.1, 3600),
             retries=v.number(s, "retries", "smtp", 3, int, 0, 20),
+            data_timeout=v.number(s, "data_timeout", "smtp", 600, float, 0.1, 3600),
+            lease=v.number(s, "lease", "smtp", 300, float, 1, 86400),
+            ledger_timeout=v.number(s, "ledger_timeout", "smtp", 60, float, 0, 3600),
+            give_up_after=v.number(s, "give_up_after", "smtp", 60, float, 0, 86400),
         )
     for digest in digests.values():
         if digest.delivery == "smtp" and smtp is None:

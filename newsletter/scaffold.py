@@ -33,7 +33,8 @@ def scaffold(directory: Path) -> tuple[list[Path], list[Path]]:
             created.append(dest)
         outbox = directory / "outbox"
         if not outbox.exists():
-            outbox.mkdir()
+            outbox.mkdir(mode=0o700)  # issues, and personal copies with their tokens, are private
+            outbox.chmod(0o700)
             created.append(outbox)
     except OSError as exc:
         raise ConfigError(f"cannot create the project: {exc.strerror}", where=str(exc.filename or directory),

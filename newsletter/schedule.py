@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import logging
 import os
 import signal
@@ -25,6 +24,9 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "apscheduler_jobs"
 JOB_FUNC = "newsletter.pipeline.run:run_digest"  # by name: the job store keeps text, never a pickled function
 JOB_PREFIX = "digest:"
+RETRY_PREFIX = "retry:"
+
+
 def clock() -> datetime:
     """The current time, aware; tests monkeypatch this to fix the clock of `schedule list` and the scheduler."""
     return datetime.now(timezone.utc)
@@ -32,6 +34,11 @@ def clock() -> datetime:
 
 def job_id(digest_name: str) -> str:
     return JOB_PREFIX + digest_name
+
+
+def retry_job_id(digest_name: str, key: str) -> str:
+    """One retry job per issue: a later retry of the same issue replaces it."""
+    return f"{RETRY_PREFIX}{digest_name}:{key}"
 
 
 # -- one scheduler per database ----------------------------------------------
@@ -48,13 +55,9 @@ def database_label(url: str) -> str:
 
 def lock_path(config: Config) -> Path:
     """Beside a SQLite file `<db>.scheduler.lock`; for other databases, in the config folder, named by URL hash."""
-    from sqlalchemy.engine import make_url
+    from newsletter.pipeline import state_path
 
-    parsed = make_url(config.database)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(parsed.database + ".scheduler.lock")
-    digest = hashlib.sha256(config.database.encode("utf-8")).hexdigest()[:16]
-    return config.root / f".newsletter-scheduler-{digest}.lock"
+    return state_path(config, "scheduler.lock")
 
 
 class SchedulerLock:
@@ -70,7 +73,7 @@ class SchedulerLock:
 
     def acquire(self) -> "SchedulerLock":
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise NewsletterError(f"cannot create the scheduler lock file: {exc.strerror}", where=str(self.path),
                                   hint="the folder of the database must be writable") from None
@@ -84,6 +87,7 @@ class SchedulerLock:
                                       hint="stop it first: only one scheduler may use a database") from None
             raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
         # The file is never deleted: unlinking a lock file lets two processes lock two different files.
+        os.fchmod(fd, 0o600)  # one made by an earlier release was readable by all
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self.fd = fd
@@ -119,7 +123,7 @@ def make_scheduler(config: Config, *, scheduler_class=None, now: datetime | None
     or have no cadence are removed. A job whose trigger is unchanged keeps its stored next run
     time, so runs missed while no scheduler was running are made up (coalesced into one).
     """
-    from apscheduler.events import EVENT_JOB_MISSED
+    from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
     from newsletter.pipeline import open_store
@@ -149,13 +153,37 @@ def make_scheduler(config: Config, *, scheduler_class=None, now: datetime | None
                           misfire_grace_time=int(digest.misfire_grace.total_seconds()),
                           next_run_time=_next_run_time(digest, trigger, stored.get(jid), now))
     for jid in sorted(set(stored) - wanted):
+        if jid.startswith(RETRY_PREFIX) and jid.split(":")[1] in config.digests:
+            continue  # a pending retry of an issue: it runs (or is dropped) in its own time
         store.remove_job(jid)
         log.info("removed the job of %s: no such digest with a cadence in %s", jid, config.path)
     if not wanted:
         raise ConfigError("no digest has a cadence: there is nothing to schedule", where=str(config.path),
                           hint='add e.g. cadence = "0 7 * * mon-fri" to a [digests.NAME] table')
     scheduler.add_listener(_missed_listener(config), EVENT_JOB_MISSED)
+    scheduler.add_listener(lambda event: schedule_retry(scheduler, config, event.retval), EVENT_JOB_EXECUTED)
     return scheduler
+
+
+def schedule_retry(scheduler, config: Config, outcome) -> str | None:
+    """Add the one-off retry job a run asked for (its RunOutcome.retry_at), in the same job store; its id or None.
+
+    The job calls the same function with the run's scheduled time and the retry's number, so
+    it works on the same issue; its own grace ends where the digest's misfire_grace does.
+    """
+    from apscheduler.triggers.date import DateTrigger
+
+    retry_at = getattr(outcome, "retry_at", None)
+    digest = config.digests.get(getattr(outcome, "digest", ""))
+    if retry_at is None or digest is None:
+        return None
+    grace = (outcome.scheduled + digest.misfire_grace - retry_at).total_seconds()
+    jid = retry_job_id(digest.name, outcome.key)
+    scheduler.add_job(JOB_FUNC, DateTrigger(run_date=retry_at), id=jid, name=f"retry {outcome.attempt + 1} of "
+                      f"{digest.name} {outcome.key}", args=[str(config.path), digest.name,
+                                                            outcome.scheduled.isoformat(), outcome.attempt + 1],
+                      replace_existing=True, coalesce=True, max_instances=1, misfire_grace_time=max(int(grace), 1))
+    return jid
 
 
 def _next_run_time(digest: Digest, trigger, stored_job, now: datetime) -> datetime:
@@ -201,10 +229,11 @@ def _missed_listener(config: Config):
 
 def run_scheduler(config: Config) -> None:
     """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C."""
+    from newsletter import masking
     from newsletter.pipeline import run as runs
-
     from newsletter.pipeline.compliance import require_way_out
 
+    masking.install_log_filter()
     if any(d.delivery == "smtp" and d.cadence is not None for d in config.digests.values()):
         require_way_out(config)  # now, not at each run: the first run may be hours away
     with SchedulerLock.for_config(config):

@@ -1,4 +1,9 @@
-"""Signed unsubscribe tokens: HMAC over the subscriber and the digest, verifiable without a lookup table."""
+"""Signed unsubscribe tokens: HMAC over the subscriber, the digest and the subscriber's salt.
+
+The salt is random per subscriber (empty for subscribers of release 1, whose links are
+already in inboxes), so a token made for a removed subscriber never matches a new one,
+even on a database that handed the same id out again.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,32 @@ import base64
 import hashlib
 import hmac
 import re
+from typing import Callable
 
 TOKEN_RE = re.compile(r"(\d+)\.([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})")
 
 
-def _mac(key: bytes, subscriber_id: int, digest: str) -> str:
-    raw = hmac.new(key, f"{subscriber_id}:{digest}".encode(), hashlib.sha256).digest()[:16]
+def _mac(key: bytes, subscriber_id: int, digest: str, salt: str) -> str:
+    signed = f"{subscriber_id}:{digest}" + (f":{salt}" if salt else "")
+    raw = hmac.new(key, signed.encode(), hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def make_token(key: bytes, subscriber_id: int, digest: str) -> str:
-    """A URL-safe token naming the subscriber and digest, signed with `key`."""
-    return f"{subscriber_id}.{digest}.{_mac(key, subscriber_id, digest)}"
+def make_token(key: bytes, subscriber_id: int, digest: str, salt: str = "") -> str:
+    """A URL-safe token naming the subscriber and digest, signed with `key` over the subscriber's salt."""
+    return f"{subscriber_id}.{digest}.{_mac(key, subscriber_id, digest, salt)}"
 
 
-def read_token(key: bytes, token: str) -> tuple[int, str] | None:
-    """(subscriber id, digest) of a genuine token; None for a forged, altered or malformed one."""
+def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> tuple[int, str] | None:
+    """(subscriber id, digest) of a genuine token; None for a forged, altered, malformed or orphaned one.
+
+    `salt_of(id)` gives the subscriber's salt, or None when there is no such subscriber.
+    """
     m = TOKEN_RE.fullmatch(token.strip())
     if not m:
         return None
     subscriber_id, digest, mac = int(m[1]), m[2], m[3]
-    if not hmac.compare_digest(mac, _mac(key, subscriber_id, digest)):
+    salt = salt_of(subscriber_id)
+    if salt is None or not hmac.compare_digest(mac, _mac(key, subscriber_id, digest, salt)):
         return None
     return subscriber_id, digest

@@ -12,6 +12,7 @@ giving the `Smtp` config that reaches it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import shutil
@@ -28,6 +29,11 @@ import pytest
 
 from newsletter.config import Smtp
 
+try:
+    from aiosmtpd.smtp import MISSING as MISSING_AUTH
+except ImportError:  # pragma: no cover - aiosmtpd missing: the SMTP tests are skipped anyway
+    MISSING_AUTH = object()
+
 HOST = "127.0.0.1"
 SMTP_USER = "editor"
 SMTP_PASSWORD = "s3cr3t-Pa55-word-71"  # distinctive, so a test can search for leaks
@@ -40,6 +46,7 @@ class Received:
     rcpt_tos: tuple[str, ...]
     data: bytes
     peer: tuple
+    mail_options: tuple[str, ...] = ()
 
 
 class Recorder:
@@ -52,14 +59,19 @@ class Recorder:
     heard), otherwise it is not (the server lost it).
     count_only: keep a count, not the messages (for long runs and benchmarks).
     on_message: called (in the server thread) after each message is recorded.
+    mail_reply / rcpt_reply: when set, the reply to every MAIL / RCPT (e.g. "421 4.3.2 go away"),
+    counted in `tries`; set them back to None to let the server accept again.
+    reply_delay: seconds between keeping a message and answering its DATA (a slow final reply).
     """
 
     def __init__(self, *, tempfail_rcpt=(), tempfail_data=(), tempfail_times=1, reject=(), drop=(),
-                 drop_after_store=False, count_only=False, on_message=None):
+                 drop_after_store=False, count_only=False, on_message=None, mail_reply=None, rcpt_reply=None,
+                 reply_delay=0.0):
         self.tempfail_rcpt, self.tempfail_data = set(tempfail_rcpt), set(tempfail_data)
         self.tempfail_times = tempfail_times
         self.reject, self.drop, self.drop_after_store = set(reject), set(drop), drop_after_store
         self.count_only, self.on_message = count_only, on_message
+        self.mail_reply, self.rcpt_reply, self.reply_delay = mail_reply, rcpt_reply, reply_delay
         self.lock = threading.Lock()
         self.messages: list[Received] = []
         self.count = 0
@@ -76,11 +88,17 @@ class Recorder:
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:
             self.sessions.add(session.peer)
+            self.tries["MAIL", address] += 1
+        if self.mail_reply:
+            return self.mail_reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            self._early("RCPT", address)
+            return self.rcpt_reply
         if address in self.reject:
             return "550 5.1.1 no such user"
         if address in self.tempfail_rcpt and self._early("RCPT", address, self.tempfail_times):
@@ -100,13 +118,16 @@ class Recorder:
             await asyncio.sleep(30)  # cancelled when the connection is gone: no reply ever goes out
             return "421 4.3.0 unreachable"
         self._store(envelope, rcpts, session)
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)  # the server's own slowness, not the test waiting
         return "250 2.0.0 OK"
 
     def _store(self, envelope, rcpts, session) -> None:
         with self.received:
             self.count += 1
             if not self.count_only:
-                self.messages.append(Received(envelope.mail_from, rcpts, envelope.original_content, session.peer))
+                self.messages.append(Received(envelope.mail_from, rcpts, envelope.original_content, session.peer,
+                                              tuple(envelope.mail_options)))
             self.received.notify_all()
         if self.on_message is not None:
             self.on_message(self)
@@ -115,6 +136,11 @@ class Recorder:
         """How many times each recipient got a message."""
         with self.lock:
             return Counter(r for m in self.messages for r in m.rcpt_tos)
+
+    def tried(self, command: str) -> int:
+        """How many times the server saw this command (MAIL, RCPT, ...)."""
+        with self.lock:
+            return sum(n for (c, _), n in self.tries.items() if c == command)
 
     def wait_for(self, count: int, timeout: float = 10) -> bool:
         """Block until `count` messages have arrived (or the timeout); no polling."""
@@ -190,12 +216,29 @@ def _controller_class():
     return FreePortController
 
 
+class EchoingAuth(Recorder):
+    """A server that refuses every login and, as some do, echoes the client's AUTH lines in its reply."""
+
+    async def handle_AUTH(self, server, session, envelope, args):
+        if args[0].upper() == "LOGIN":  # AUTH LOGIN <user>; the password comes as its own line
+            password = await server.challenge_auth("Password:")
+            if password is MISSING_AUTH:
+                return None
+            return f"535 5.7.8 rejected: {base64.b64encode(password).decode()}"
+        return f"535 5.7.8 rejected: AUTH {' '.join(args)}"
+
+
 @contextlib.contextmanager
 def serve(handler: Recorder | None = None, *, security: str = "none", tls: TlsFixture | None = None,
-          auth: bool = False):
-    """Run an aiosmtpd server on 127.0.0.1 for the `with` block; yields a TestServer."""
+          auth: bool = False, smtputf8: bool = False, mechanisms: tuple[str, ...] | None = None):
+    """Run an aiosmtpd server on 127.0.0.1 for the `with` block; yields a TestServer.
+
+    smtputf8: offer SMTPUTF8. mechanisms: the AUTH mechanisms offered (default: aiosmtpd's).
+    """
     handler = handler or Recorder()
-    kwargs: dict = {"server_hostname": "smtp.test", "ready_timeout": 10}
+    kwargs: dict = {"server_hostname": "smtp.test", "ready_timeout": 10, "enable_SMTPUTF8": smtputf8}
+    if mechanisms is not None:
+        kwargs["auth_exclude_mechanism"] = [m for m in ("LOGIN", "PLAIN") if m not in mechanisms]
     if security != "none":
         tls = tls or make_tls()
         if security == "starttls":
@@ -229,13 +272,16 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def smtp_sink_server(backlog: int = 64):
-    """Run Postfix's C smtp-sink on a free port (it discards everything); yields a TestServer."""
+def smtp_sink_server(backlog: int = 64, delay: float | None = None):
+    """Run Postfix's C smtp-sink on a free port (it discards everything); yields a TestServer.
+
+    delay: seconds smtp-sink waits before it answers each DATA command (its -w), a slow server.
+    """
     path = find_smtp_sink()
     if path is None:
         raise FileNotFoundError("smtp-sink (Postfix) is not installed")
     port = _free_port()
-    command = [path, "-h", "sink.test"]
+    command = [path, "-h", "sink.test"] + (["-w", f"{delay:g}"] if delay else [])
     if os.geteuid() == 0:
         command += ["-u", "nobody"]  # smtp-sink refuses to run as root without a user to become
     command += [f"{HOST}:{port}", str(backlog)]
@@ -279,11 +325,11 @@ def smtp_tls() -> TlsFixture:
 
 @pytest.fixture
 def start_smtp(smtp_tls):
-    """A factory: start_smtp(handler=None, security="none"|"starttls"|"ssl", auth=False) -> TestServer."""
+    """A factory: start_smtp(handler=None, security="none"|"starttls"|"ssl", auth=False, ...) -> TestServer."""
     with contextlib.ExitStack() as stack:
         def start(handler: Recorder | None = None, *, security: str = "none", auth: bool = False,
-                  tls: TlsFixture | None = None) -> TestServer:
-            return stack.enter_context(serve(handler, security=security, tls=tls or smtp_tls, auth=auth))
+                  tls: TlsFixture | None = None, **options) -> TestServer:
+            return stack.enter_context(serve(handler, security=security, tls=tls or smtp_tls, auth=auth, **options))
         yield start
 
 

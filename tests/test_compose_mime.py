@@ -105,13 +105,18 @@ def test_no_line_over_998_octets_with_a_5000_character_paragraph(tmp_path):
     assert long_token in decoded.get_body(("html",)).get_content()
 
 
-def test_a_subject_with_a_line_break_never_reaches_a_header(tmp_path):
+def test_a_subject_or_address_with_a_line_break_never_makes_a_header(tmp_path):
     config = make_config(tmp_path)
-    rendered = replace(render(config), subject="Hello\r\nBcc: victim@example.com")
-    with pytest.raises(ComposeError, match="Subject"):
-        compose.build_message(rendered, config, config.digest("daily"))
-    with pytest.raises(ComposeError):
-        compose.build_message(render(config), config, config.digest("daily"), to="a@example.org\nBcc: b@example.org")
+    rendered = replace(render(config), subject="Hello\r\nBcc: victim@example.com\x00\x1b[31m")
+    for message in (compose.build_message(rendered, config, config.digest("daily")),
+                    compose.build_message(render(config), config, config.digest("daily"),
+                                          to=("Ada\r\nBcc: b@example.org", "a@example.org"))):
+        raw = message.as_bytes()
+        assert b"\x00" not in raw and b"\x1b" not in raw
+        parsed = parse(raw)
+        assert "Bcc" not in parsed and len(parsed.get_all("Subject")) == 1
+    assert parse(compose.build_message(rendered, config, config.digest("daily")).as_bytes())["Subject"] == \
+        "Hello Bcc: victim@example.com [31m"
 
 
 def test_a_digest_subject_built_around_config_validation_is_still_refused(tmp_path):

@@ -306,3 +306,68 @@ def test_config_problems_at_run_time_are_logged_not_raised(tmp_path, caplog):
     config.write_text(config.read_text() + "\nbogus = 1\n")
     assert run_digest(str(config), "daily", FRIDAY_7).status == "failed"
     assert "no digest named 'weekly'" in caplog.text and "unknown key 'bogus'" in caplog.text
+
+
+# -- scheduled retries (a fixed clock; the job function called directly) ----------------------------
+
+def stored_retry(config: Path, outcome):
+    """Hand the outcome to the scheduler's retry hook, as APScheduler would after the run; the stored job."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from newsletter import schedule
+
+    scheduler = schedule.make_scheduler(load_config(config), scheduler_class=BackgroundScheduler)
+    jid = schedule.schedule_retry(scheduler, load_config(config), outcome)
+    scheduler.start(paused=True)  # paused: the job goes into the job store, none runs
+    try:
+        job = scheduler.get_job(jid) if jid else None
+        if job is not None:
+            # Gone before shutdown, whose last pass over due jobs would find this one (due in 2024) missed.
+            scheduler.remove_job(jid)
+        return job
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_failed_scheduled_send_is_retried_with_backoff_within_the_grace(tmp_path, start_smtp, caplog):
+    from apscheduler.util import ref_to_obj
+
+    port = _free_port()  # the server is down at 07:00
+    config = smtp_project(tmp_path, port)
+    now = FRIDAY_7 + timedelta(seconds=5)
+    failed = run_digest(str(config), "daily", FRIDAY_7, now=now)
+    assert failed.status == "failed" and failed.retry_at == now + timedelta(seconds=30)
+    assert "retry 1 at 2024-10-11T07:00:35+00:00" in run_lines(caplog)[-1]
+    job = stored_retry(config, failed)
+    assert job.id == "retry:daily:2024-10-11" and job.func_ref == "newsletter.pipeline.run:run_digest"
+    assert job.args == (str(config), "daily", "2024-10-11T07:00:00+00:00", 1)
+    assert job.trigger.run_date == failed.retry_at
+    assert job.misfire_grace_time == 3600 - 35  # it ends where the digest's misfire_grace does
+    # Still down at the retry: the next one waits twice as long.
+    second = ref_to_obj(job.func_ref)(*job.args, now=failed.retry_at)
+    assert second.status == "failed" and second.retry_at == failed.retry_at + timedelta(seconds=60)
+    # Back up: the job function, called as the scheduler would, sends to everyone once, and asks for no retry.
+    server = start_smtp()
+    config.write_text(config.read_text().replace(f"port = {port}", f"port = {server.port}"))
+    third = ref_to_obj(job.func_ref)(*job.args[:3], 2, now=second.retry_at)
+    assert third.status == "sent" and third.retry_at is None
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == EVERYONE
+
+
+def test_transient_failures_left_by_a_run_are_retried(tmp_path, start_smtp):
+    server = start_smtp(Recorder(tempfail_data={"bob@example.org"}, tempfail_times=1))
+    config = smtp_project(tmp_path, server.port)
+    first = run_digest(str(config), "daily", FRIDAY_7, now=FRIDAY_7)
+    assert first.status == "sent" and "1 failed" in first.detail and "1 to retry" in first.detail
+    assert first.retry_at == FRIDAY_7 + timedelta(seconds=30)
+    retried = run_digest(str(config), "daily", FRIDAY_7.isoformat(), 1, now=first.retry_at)
+    assert retried.status == "sent" and retried.retry_at is None
+    assert sorted(m.rcpt_tos[0] for m in server.messages) == EVERYONE  # bob once, by the retry
+
+
+def test_a_failure_late_in_the_grace_asks_for_no_retry_beyond_it(tmp_path, caplog):
+    late = smtp_project(tmp_path, _free_port())
+    outcome = run_digest(str(late), "daily", FRIDAY_7, now=FRIDAY_7 + timedelta(minutes=59, seconds=50))
+    assert outcome.status == "failed" and outcome.retry_at is None
+    assert "not retried: the next retry would fall after misfire_grace" in run_lines(caplog)[-1]
+    assert stored_retry(late, outcome) is None

@@ -173,7 +173,7 @@ def test_a_locked_database_says_so(tmp_path: Path, monkeypatch):
     try:
         with pytest.raises(StoreBusyError, match=r"is locked by another process.*wait for the other newsletter"):
             with Store(f"sqlite:///{path}") as store:
-                store.set_meta("x", "y")
+                store.meta_or_default("x", lambda: "y")
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -205,3 +205,55 @@ def test_a_database_folder_that_does_not_exist_is_created_or_named(tmp_path: Pat
     with pytest.raises(StoreError, match="cannot create the database file"):
         Store(f"sqlite:///{blocked / 'sub' / 'x.db'}")
     assert os.path.isfile(blocked)
+
+
+# -- sending from an upgraded database ---------------------------------------------------------------
+
+def send_release_1_issue(config: Path, server) -> None:
+    """A re-run of release 1's partly sent issue retries its transient failure only; then nothing is left."""
+    from typer.testing import CliRunner
+
+    from newsletter.cli import app
+
+    text = (UPGRADE / "v1.toml").read_text().replace("port = 42959", f"port = {server.port}")
+    config.write_text(text)
+    (config.parent / "articles").mkdir(exist_ok=True)
+    command = ["--config", str(config), "send", "daily", "--subscribers", "--yes", "--date", "2024-10-11", "--no-sync"]
+    first = CliRunner().invoke(app, command, catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "1 sent, 0 skipped, 0 failed, 3 had it already" in first.stdout
+    # later@ failed with a 451 under release 1: retried; bounce@ got a 550: never again.
+    assert [m.rcpt_tos for m in server.messages] == [("later@example.net",)]
+    again = CliRunner().invoke(app, command, catch_exceptions=False)
+    assert again.exit_code == 0 and "is fully sent (4 recipients)" in again.stdout
+    assert len(server.messages) == 1
+    # The unsubscribe links release 1 sent (tokens without a salt) still work.
+    from newsletter.config import load_config
+    from newsletter.pipeline import open_store
+    from newsletter.pipeline.send import secret_key
+    from newsletter.tokens import make_token
+
+    with open_store(load_config(config)) as store:
+        ada = store.subscribers.get("ada@example.org")
+        token = make_token(secret_key(store), ada.id, "daily")
+    done = CliRunner().invoke(app, ["--config", str(config), "subscribers", "unsubscribe", "--token", token])
+    assert done.exit_code == 0 and "unsubscribed ada@example.org" in done.stdout
+
+
+@pytest.mark.sqlite_only
+def test_a_release_1_sqlite_database_finishes_its_sends(v1_sqlite: Path, smtp_server):
+    send_release_1_issue(v1_sqlite.parent / "newsletter.toml", smtp_server)
+    with sa.create_engine(f"sqlite:///{v1_sqlite}").connect() as conn:  # ids are never handed out twice now
+        assert "AUTOINCREMENT" in conn.execute(sa.text(
+            "SELECT sql FROM sqlite_master WHERE name = 'subscribers'")).scalar()
+
+
+def test_a_release_1_postgresql_database_finishes_its_sends(pg_url: str, tmp_path: Path, smtp_server, monkeypatch):
+    import psycopg
+
+    dump = (UPGRADE / "v1-postgresql.sql").read_text(encoding="utf-8")
+    with psycopg.connect(sa.engine.make_url(pg_url).set(drivername="postgresql").render_as_string(False),
+                         autocommit=True) as conn:
+        conn.execute(dump)
+    monkeypatch.setenv("NEWSLETTER_DATABASE", pg_url)
+    send_release_1_issue(tmp_path / "newsletter.toml", smtp_server)

@@ -128,7 +128,8 @@ def test_a_token_unsubscribes_from_its_own_digest_only(tmp_path: Path, smtp_serv
     with open_store(load_config(config)) as store:
         key = secret_key(store)
         ada = store.subscribers.get("ada@example.org").id
-    result = ok("--config", config, "subscribers", "unsubscribe", "--token", make_token(key, ada, "daily"))
+        salt = store.subscribers.salt(ada)
+    result = ok("--config", config, "subscribers", "unsubscribe", "--token", make_token(key, ada, "daily", salt))
     assert "unsubscribed ada@example.org from daily" in result.stdout
     assert {r["email"]: (r["digests"], r["unsubscribed"]) for r in listed(config)}["ada@example.org"] == \
         (["weekly"], ["daily"])
@@ -143,7 +144,8 @@ def test_a_token_unsubscribes_from_its_own_digest_only(tmp_path: Path, smtp_serv
     # Adding her back to daily needs her consent; the token with --all leaves everything.
     refused = run("--config", config, "subscribers", "add", "ada@example.org", "-d", "daily")
     assert refused.exit_code == 1 and "unsubscribed from 'daily' earlier" in refused.stderr
-    everything = ok("--config", config, "subscribers", "unsubscribe", "--token", make_token(key, ada, "weekly"), "--all")
+    everything = ok("--config", config, "subscribers", "unsubscribe", "--token", make_token(key, ada, "weekly", salt),
+                    "--all")
     assert "from every digest" in everything.stdout
     assert {r["email"]: r["status"] for r in listed(config)}["ada@example.org"] == "unsubscribed"
 

@@ -55,7 +55,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except NewsletterError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            from newsletter.masking import mask
+
+            typer.echo(f"error: {mask(str(exc))}", err=True)
             raise typer.Exit(EXIT_ERROR) from None
         except UsageError as exc:
             where = exc.ctx.command_path if exc.ctx else "newsletter"
@@ -81,9 +83,13 @@ class State:
     config_path: Optional[Path] = None
 
     def config(self):
+        from newsletter import masking
         from newsletter.config import load_config
 
-        return load_config(self.config_path)
+        config = load_config(self.config_path)
+        if config.smtp is not None:
+            masking.register(config.smtp.password, config.smtp.username)
+        return config
 
 
 state = State()
@@ -106,9 +112,12 @@ def _main(
 
     Example: newsletter build --date 2024-10-11
     """
+    from newsletter.masking import install_log_filter
+
     state.config_path = config
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_filter()  # the SMTP password never reaches a log, in any encoding
 
 
 # -- option parsing helpers ------------------------------------------------

@@ -13,7 +13,8 @@ import typer
 from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsCsv, AsJson, NoSync, _parse_day, app, emit_rows,
                                 progress_bar, state)
 
-ISSUE_COLUMNS = ("digest", "key", "date", "cutoff", "subject", "articles", "sent", "failed", "skipped", "pending", "error")
+ISSUE_COLUMNS = ("digest", "key", "date", "cutoff", "subject", "articles", "sent", "failed", "skipped", "pending",
+                 "claimed", "unknown", "error")
 
 @contextmanager
 def _stop_on_interrupt():
@@ -47,18 +48,22 @@ def send(
     day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would get which variant; send nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Also send again to those whose delivery is "
+                                                "unknown (the server never answered; they may have it).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Send to subscribers even when `newsletter check` finds errors.")] = False,
     no_sync: NoSync = False,
 ) -> None:
     """Send an issue over SMTP: a test copy with --to, or to all subscribers with --subscribers.
 
     The issue is checked first (see `newsletter check`); --subscribers refuses an issue with
-    errors unless --force. Re-running an interrupted send sends only to those who have not had it.
+    errors unless --force. Re-running an interrupted send sends only to those who have not had it;
+    several sends of one issue at once share it out, each subscriber getting it once.
     Example: newsletter send daily --to me@example.org, then newsletter send daily --subscribers --date 2024-10-11
     """
     from newsletter.cli.check import check_line, print_findings
-    from newsletter.errors import CheckError
+    from newsletter.errors import CheckError, ConfigError
     from newsletter.pipeline import send as sending
+    from newsletter.pipeline.compliance import require_way_out, sending_warnings
 
     if bool(to) == subscribers:
         raise typer.BadParameter("choose --to ADDRESS (a test) or --subscribers (the real send)", param_hint="--to / --subscribers")
@@ -76,9 +81,6 @@ def send(
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if not (yes or dry_run or interactive):
         raise typer.BadParameter("not on a terminal, so it cannot ask: add --yes to send", param_hint="--yes")
-    from newsletter.errors import ConfigError
-    from newsletter.pipeline.compliance import require_way_out, sending_warnings
-
     try:
         require_way_out(config)
     except ConfigError as exc:
@@ -97,7 +99,8 @@ def send(
     try:
         with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
             report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
-                                                 progress=progress, stop=stop, sync_first=not no_sync, force=force)
+                                                 progress=progress, stop=stop, sync_first=not no_sync, force=force,
+                                                 retry_unknown=retry_unknown)
     except CheckError as exc:
         print_findings([f for f in exc.findings if f.severity == "error"], err=True)
         raise
@@ -112,13 +115,19 @@ def send(
             typer.echo(f"  {count:6d}  {variant}")
         return
     typer.echo(f"{report.digest} {report.key}: {report.sent} sent, {report.skipped} skipped, {len(report.failed)} failed"
+               + (f", {len(report.unknown)} unknown" if report.unknown else "")
                + (f", {report.already} had it already" if report.already else ""))
     _failures(report)
+    for address, error in report.unknown:
+        typer.echo(f"unknown: {address}: {error} (not sent again; see --retry-unknown)", err=True)
+    if report.elsewhere and not report.interrupted:
+        typer.echo(f"{report.elsewhere} are being sent right now by another send of this issue; "
+                   "`newsletter issues` shows when they are done")
     if report.interrupted:
         typer.echo(f"interrupted: {report.remaining} not sent yet; run the same command again to send to them "
                    "(nobody gets it twice)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    if report.failed:
+    if report.failed or report.unknown:
         raise typer.Exit(EXIT_ERROR)
 
 
@@ -133,17 +142,21 @@ def issues(
     as_json: AsJson = False,
     as_csv: AsCsv = False,
 ) -> None:
-    """List recorded issues with their delivery counts and why the last scheduled run failed, if it did.
+    """List recorded issues with their delivery counts per state, and the error of the last scheduled run.
 
+    claimed: being sent right now; unknown: went out but the server never answered (send
+    --retry-unknown sends those again).
     Keys (--json, --csv): digest, key, date, cutoff (ISO 8601 or null), subject, articles, sent,
-    failed, skipped, pending, error.
+    failed, skipped, pending, claimed, unknown, error.
     Example: newsletter issues --digest daily --json
     """
     from newsletter.pipeline.send import list_issues
 
     rows = [{"digest": r.digest, "key": r.key, "date": r.issue_date.isoformat(),
              "cutoff": r.cutoff.isoformat() if r.cutoff else None, "subject": r.subject, "articles": r.articles,
-             "sent": r.sent, "failed": r.failed, "skipped": r.skipped, "pending": r.pending, "error": r.error}
+             "sent": r.sent, "failed": r.failed, "skipped": r.skipped, "pending": r.pending, "claimed": r.claimed,
+             "unknown": r.unknown, "error": r.error}
             for r in list_issues(state.config(), digest)]
     emit_rows(rows, ISSUE_COLUMNS, as_json=as_json, as_csv=as_csv,
-              table=["digest", "key", "subject", "articles", "sent", "failed", "skipped", "pending", "error"])
+              table=["digest", "key", "subject", "articles", "sent", "failed", "skipped", "pending", "claimed",
+                     "unknown", "error"])

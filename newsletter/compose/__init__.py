@@ -14,6 +14,8 @@ import logging
 
 from newsletter.compose.clip import CLIP_BUDGET, clip_note, fit
 from newsletter.compose.context import TOKEN_MARK, build_context
+from newsletter.compose.fast import MessageTemplate
+from newsletter.compose.headers import ascii_address, header_value
 from newsletter.compose.html import inline_css
 from newsletter.compose.mime import build_message, personalize
 from newsletter.compose.text import normalize
@@ -30,7 +32,8 @@ from newsletter.model import Issue, Rendered
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TOKEN_MARK", "build_message", "forget_templates", "load_theme", "personalize", "render"]
+__all__ = ["TOKEN_MARK", "MessageTemplate", "ascii_address", "build_message", "forget_templates", "header_value",
+           "load_theme", "personalize", "render"]
 
 
 def render(issue: Issue, digest: Digest, config: Config) -> Rendered:

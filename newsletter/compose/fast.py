@@ -16,7 +16,8 @@ from email import policy
 from email.utils import format_datetime
 
 from newsletter.compose.context import TOKEN_MARK
-from newsletter.compose.mime import list_id, sender_domain, unsubscribe_headers
+from newsletter.compose.headers import header_value
+from newsletter.compose.mime import CONTENT_HEADERS, list_id, sender_domain, unsubscribe_headers
 from newsletter.config import Config, Digest
 from newsletter.errors import ComposeError
 from newsletter.model import Rendered
@@ -40,7 +41,9 @@ def _qp(text: str) -> bytes:
 _PLAIN = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@<> -]*")
 
 
-def _fold(name: str, value: str) -> bytes:
+def _fold(name: str, value) -> bytes:
+    if name in CONTENT_HEADERS:
+        return f"{name}: {header_value(name, value)}\r\n".encode("utf-8")  # UTF-8 only for an SMTPUTF8 To
     if len(name) + len(value) < 76 and _PLAIN.fullmatch(value):
         # Short, plain ASCII (no quotes, commas or parentheses to escape): nothing to fold or
         # encode, and the header registry's parser costs a fifth of a millisecond a call.
@@ -64,9 +67,10 @@ class MessageTemplate:
     def __init__(self, rendered: Rendered, config: Config, digest: Digest, *, date: datetime,
                  subject_prefix: str = ""):
         self.domain = sender_domain(config)
+        self.subject = subject_prefix + rendered.subject
         boundary = f"=_nl_{uuid.uuid4().hex}"
         common = [("From", config.sender), ("Reply-To", config.reply_to),
-                  ("Subject", subject_prefix + rendered.subject), ("Date", format_datetime(date)),
+                  ("Subject", self.subject), ("Date", format_datetime(date)),
                   ("List-Id", list_id(config, digest, self.domain)),
                   *unsubscribe_headers(config, TOKEN_MARK).items(), ("MIME-Version", "1.0"),
                   ("Content-Type", f'multipart/alternative; boundary="{boundary}"')]
@@ -81,7 +85,7 @@ class MessageTemplate:
     def new_message_id(self) -> str:
         return f"<{uuid.uuid4().hex}@{self.domain}>"
 
-    def personal(self, to: str, token: str, message_id: str) -> bytes:
-        """The whole message for one recipient, CRLF line endings, ready for SMTP DATA."""
+    def personal(self, to: str | tuple[str | None, str], token: str, message_id: str) -> bytes:
+        """The whole message for one recipient (to: "Name <address>" or (name, address)), CRLF line endings."""
         head = self.head.replace(_MARK, token.encode("ascii"))
         return b"".join([_fold("To", to), _fold("Message-ID", message_id), head, self.body.replace(_MARK, token.encode("ascii"))])

@@ -12,6 +12,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from urllib.parse import quote
 
 from newsletter.compose.context import TOKEN_MARK, unsubscribe_mailto, unsubscribe_url
+from newsletter.compose.headers import header_value
 from newsletter.config import Config, Digest
 from newsletter.errors import ComposeError
 from newsletter.model import Rendered
@@ -45,12 +46,15 @@ def personalize(rendered: Rendered, token: str) -> Rendered:
                    web_html=fill_token(rendered.web_html, token))
 
 
-def list_id(config: Config, digest: Digest, domain: str) -> str:
-    """List-Id (RFC 2919): the configured one, or '<title> <name.domain>'."""
+def list_id(config: Config, digest: Digest, domain: str) -> tuple[str, str]:
+    """List-Id (RFC 2919) as (description, id): the configured one, or (the digest's title, name.domain)."""
     if config.list_id:
         value = config.list_id.strip()
-        return value if "<" in value else f"{digest.title} <{value}>"
-    return f"{digest.title} <{digest.name}.{domain}>"
+        if "<" in value:
+            description, _, rest = value.partition("<")
+            return description.strip(), rest.rstrip(">").strip()
+        return digest.title, value
+    return digest.title, f"{digest.name}.{domain}"
 
 
 def unsubscribe_headers(config: Config, token: str) -> dict[str, str]:
@@ -71,7 +75,11 @@ def unsubscribe_headers(config: Config, token: str) -> dict[str, str]:
     return headers
 
 
-def build_message(rendered: Rendered, config: Config, digest: Digest, *, to: str | None = None,
+# Headers that carry content (titles, names, config text): written through header_value.
+CONTENT_HEADERS = ("From", "To", "Reply-To", "Subject", "List-Id")
+
+
+def build_message(rendered: Rendered, config: Config, digest: Digest, *, to: str | tuple[str | None, str] | None = None,
                   token: str = "", message_id: str | None = None,
                   date: datetime | None = None) -> EmailMessage:
     """The MIME message: multipart/alternative, text/plain first, text/html last, headers per DESIGN.md 4."""
@@ -99,9 +107,11 @@ def build_message(rendered: Rendered, config: Config, digest: Digest, *, to: str
         if value is None or value == "":
             continue
         try:
-            # policy.SMTP refuses CR/LF in a header value; that refusal is the last line
-            # of defence against header injection (render() already refuses such subjects).
-            msg[name] = value
+            if name in CONTENT_HEADERS:
+                # Stored as written: the header parser would decode a look-alike encoded word.
+                msg.set_raw(name, header_value(name, value))
+            else:
+                msg[name] = value  # generated values; policy.SMTP refuses CR/LF in them all the same
         except (ValueError, HeaderParseError, IndexError, TypeError) as exc:
             raise ComposeError(f"cannot write the {name} header: {exc}", where=f"{name}: {value!r}",
                                hint="headers must be one line; check the config and the address") from None

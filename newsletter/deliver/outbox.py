@@ -1,4 +1,4 @@
-"""The outbox: each issue's files written atomically under outbox/<digest>/<issue key>/."""
+"""The outbox: each issue's files written atomically under outbox/<digest>/<issue key>/, owner-only."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from newsletter.config import Config
 from newsletter.errors import DeliveryError
 
 log = logging.getLogger(__name__)
@@ -14,15 +15,43 @@ log = logging.getLogger(__name__)
 FILES = {"eml": "message.eml", "html": "index.html", "txt": "message.txt"}
 
 
+class OutboxBackend:
+    """`delivery = "outbox"`: the issue is built into the outbox (as `build` does for every digest), once;
+    nobody is sent anything, so there is no ledger and no send_all."""
+
+    personal = False
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    @classmethod
+    def from_config(cls, config: Config, digest: str, key: str, **_) -> "OutboxBackend":
+        return cls(issue_dir(config.outbox, digest, key))
+
+
 def issue_dir(outbox: Path, digest: str, key: str) -> Path:
     return outbox / digest / key
+
+
+def private_dirs(folder: Path) -> None:
+    """Make `folder` and any missing parents owner-only (0700): issues and personal messages are private."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            pass  # made meanwhile by another process
+        os.chmod(path, 0o700)  # mkdir's mode passes through the umask
 
 
 def write_issue(outbox: Path, digest: str, key: str, contents: dict[str, bytes]) -> dict[str, Path]:
     """Write each file next to its final name, fsync it, then rename over: no reader sees half a file."""
     folder = issue_dir(outbox, digest, key)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dirs(folder)
     except OSError as exc:
         raise DeliveryError(f"cannot create the outbox folder: {exc.strerror}", where=str(folder),
                             hint="check newsletter.outbox and its permissions") from None

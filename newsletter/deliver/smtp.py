@@ -1,4 +1,9 @@
-"""SMTP delivery: a few worker threads, each sending many finished messages over one reused connection."""
+"""SMTP delivery: a few worker threads, each sending many finished messages over one reused connection.
+
+Each connection has at most one message in flight, and sends its next one only once the
+caller's on_result has returned (for a send through the ledger: once the result is durable).
+A message that went out whole and got no reply is reported `unknown` and never retried here.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,14 @@ import smtplib
 import ssl
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from newsletter.config import Smtp
+from newsletter.config import Config, Smtp
+from newsletter.deliver.breaker import Breaker
+from newsletter.deliver.client import Client, NoReply, SslClient
+from newsletter.deliver.message import Outgoing, Result
 from newsletter.errors import DeliveryError
+from newsletter.masking import mask, register
 
 log = logging.getLogger(__name__)
 
@@ -21,23 +29,7 @@ BACKOFF_CAP = 30.0
 _END = object()  # tells a worker that no more messages are coming
 _DROPPED = (ssl.SSLEOFError, ssl.SSLZeroReturnError)  # a TLS connection cut, not a TLS failure
 
-
-@dataclass(frozen=True)
-class Outgoing:
-    key: object  # opaque, handed back in the Result (e.g. a ledger row id)
-    sender: str  # envelope MAIL FROM (bare address)
-    recipients: tuple[str, ...]
-    data: bytes  # the whole message, CRLF line endings
-
-
-@dataclass(frozen=True)
-class Result:
-    key: object
-    ok: bool
-    permanent: bool  # a 5xx refusal: retrying later will not help
-    code: int | None
-    error: str | None  # one line, never the password
-    attempts: int
+Gate = Callable[[Outgoing], bool]  # asked before each attempt: False leaves the message unsent and unreported
 
 
 class _Transient(Exception):
@@ -67,10 +59,11 @@ class _Link:
 
 
 class _Run:
-    """What the workers of one send_all call share: the callback, its lock, the halt flag."""
+    """What the workers of one send_all call share: the callback, its lock, the halt flag, the breaker."""
 
-    def __init__(self, on_result: Callable[[Result], None], stop: threading.Event | None):
-        self.on_result, self.stop = on_result, stop
+    def __init__(self, on_result: Callable[[Result], None], stop: threading.Event | None, gate: Gate | None,
+                 breaker: Breaker):
+        self.on_result, self.stop, self.gate, self.breaker = on_result, stop, gate, breaker
         self.halt = threading.Event()  # set on a fatal error or when the caller's stop is seen
         self.lock = threading.Lock()
         self.error: BaseException | None = None
@@ -98,14 +91,25 @@ class _Run:
 class SmtpTransport:
     """Sends Outgoing messages through one SMTP server as configured by [smtp]."""
 
+    personal = True  # one message per subscriber, each through the ledger
+
     def __init__(self, settings: Smtp, *, ssl_context: ssl.SSLContext | None = None,
                  sleep=time.sleep, clock=time.monotonic):
         self.settings = settings
+        register(settings.password, settings.username)
         self._context = ssl_context or ssl.create_default_context()
         self._sleep, self._clock = sleep, clock
         self._where = f"{settings.host}:{settings.port}"
         self._bucket_lock = threading.Lock()
         self._next_slot: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Config, digest: str, key: str, *, ssl_context: ssl.SSLContext | None = None,
+                    **_) -> "SmtpTransport":
+        if config.smtp is None:
+            raise DeliveryError("no [smtp] table is configured", where=str(config.path),
+                                hint="add [smtp] with host, port and security to send mail")
+        return cls(config.smtp, ssl_context=ssl_context)
 
     def check(self) -> None:
         """Connect, log in and quit once; DeliveryError with the cause if that fails."""
@@ -117,9 +121,9 @@ class SmtpTransport:
         link.close(polite=True)
 
     def send_all(self, messages: Iterable[Outgoing], on_result: Callable[[Result], None],
-                 stop: threading.Event | None = None) -> None:
+                 stop: threading.Event | None = None, gate: Gate | None = None) -> None:
         """Send every message, calling on_result once per message as soon as the server has answered."""
-        run = _Run(on_result, stop)
+        run = _Run(on_result, stop, gate, Breaker(self.settings.give_up_after, self._clock))
         count = self.settings.connections
         # Bounded, so a generator of any length is read only as fast as the workers send.
         jobs: queue.Queue = queue.Queue(maxsize=count)
@@ -179,21 +183,30 @@ class SmtpTransport:
         last = _Transient("not attempted")  # replaced by each failed attempt's cause
         while True:
             attempts += 1
-            earlier = reached  # an earlier attempt may have delivered it (see _transaction)
-            self._take_slot(run)
+            earlier = reached  # an earlier attempt reached the server (and was refused)
             try:
+                self._wait_out_breaker(run, last)
+                self._take_slot(run)
+                if run.halted() or (run.gate is not None and not run.gate(message)):
+                    return None  # never sent: the caller gives the message back
                 if link.conn is None:
                     link.conn = self._open()
                 reached = True
-                return self._transaction(link, message, attempts)
+                result = self._transaction(link, message, attempts)
+                if result.unknown:  # a server that never answers must trip the breaker too
+                    run.breaker.failure(None, result.error, True)
+                else:
+                    run.breaker.success()
+                return result
             except DeliveryError:
-                if earlier:  # the run stops, but this message may be out: the caller must hear of it
+                if earlier:  # the run stops, and the caller must hear how this message's attempts ended
                     run.report(Result(message.key, False, False, last.code, last.text, attempts))
                 raise
             except _Transient as exc:
                 last = exc
             except (OSError, smtplib.SMTPException) as exc:  # disconnect, reset, timeout
                 last = _Transient(self._line(exc))
+            run.breaker.failure(last.code, last.text, attempts == 1)
             if last.drop:
                 link.close()
             if attempts > self.settings.retries or run.halted():
@@ -211,11 +224,29 @@ class SmtpTransport:
             raise self._unreachable(last)
         return result
 
+    def _wait_out_breaker(self, run: _Run, last: _Transient) -> None:
+        wait = run.breaker.wait()
+        if wait is None:
+            raise DeliveryError(f"the SMTP server refused every message for {self.settings.give_up_after:g} s "
+                                f"(last: {run.breaker.last or last.text}); stopped, and nothing was recorded as "
+                                "permanently failed", where=self._where,
+                                hint="run the same command later: only those who have not had it get it")
+        if wait > 0:
+            log.warning("SMTP %s: the server refuses messages (%s); pausing %.0fs", self._where, run.breaker.last,
+                        wait)
+            self._pause(wait, run)
+
     def _transaction(self, link: _Link, message: Outgoing, attempts: int) -> Result:
         conn = link.conn
         if not message.recipients:
             return Result(message.key, False, True, None, "no recipients", attempts)
-        code, reply = conn.mail(message.sender)
+        options: tuple[str, ...] = ()
+        if message.smtputf8:
+            if not conn.has_extn("smtputf8"):
+                return Result(message.key, False, True, None, "the address is not ASCII before the @ and the SMTP "
+                              "server does not offer SMTPUTF8, which it needs", attempts)
+            options = ("SMTPUTF8",)
+        code, reply = conn.mail(message.sender, options)
         if code != 250:
             if code // 100 == 5:
                 self._reset(link)
@@ -240,10 +271,12 @@ class SmtpTransport:
             code, reply = conn.data(message.data)
         except smtplib.SMTPDataError as exc:  # the DATA command itself refused, before the payload
             code, reply = exc.smtp_code, exc.smtp_error
-        # The ambiguous window: if the connection drops after the payload went out but before
-        # this reply arrived, the server may have kept the message, and the retry re-sends it.
-        # One message in flight per connection bounds that to one duplicate per dropped
-        # connection, which is the price of never losing a message silently.
+        except NoReply as exc:
+            # The server may have kept the message: sending it again could give a second copy,
+            # not sending it could lose it. Neither is chosen here: the caller records it as unknown.
+            link.close()
+            log.warning("SMTP %s: %s", self._where, exc)
+            return Result(message.key, False, False, None, f"{exc}; it may have been delivered", attempts, unknown=True)
         if code // 100 != 2:
             return self._refused(link, message, code, reply, attempts)
         log.debug("SMTP %s: sent %r to %d recipient(s)", self._where, message.key, len(message.recipients))
@@ -273,9 +306,10 @@ class SmtpTransport:
         conn = None
         try:
             if s.security == "ssl":
-                conn = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout, context=self._context)
+                conn = SslClient(s.host, s.port, timeout=s.timeout, context=self._context)
             else:
-                conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                conn = Client(s.host, s.port, timeout=s.timeout)
+            conn.data_timeout = s.data_timeout
             conn.ehlo_or_helo_if_needed()
             if s.security == "starttls":
                 if not conn.has_extn("starttls"):
@@ -295,8 +329,8 @@ class SmtpTransport:
                                     hint="check smtp.host (it must match the certificate) and smtp.security") from None
             if isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code // 100 == 5:
                 raise DeliveryError(f"the SMTP server refused us: {self._line(exc)}", where=self._where) from None
-            if isinstance(exc, (OSError, smtplib.SMTPException)):
-                raise _Transient(self._line(exc), connecting=True) from None
+            if isinstance(exc, (OSError, smtplib.SMTPException)):  # e.g. a 421 greeting
+                raise _Transient(self._line(exc), getattr(exc, "smtp_code", None), connecting=True) from None
             raise
         log.info("SMTP %s: connected (%s)", self._where, s.security)
         return conn
@@ -351,6 +385,4 @@ class SmtpTransport:
         if len(parts) == 1 and isinstance(parts[0], BaseException) and not str(parts[0]):
             parts = (type(parts[0]).__name__,)
         texts = [p.decode("utf-8", "replace") if isinstance(p, bytes) else str(p) for p in parts]
-        text = " ".join(" ".join(texts).split()) or "no reason given"
-        password = self.settings.password
-        return text.replace(password, "***") if password else text
+        return mask(" ".join(" ".join(texts).split()) or "no reason given")

@@ -5,6 +5,10 @@ latest fire time, at or before now, of the digest's trigger rebuilt from the con
 `newsletter.cadence.latest_run`). A job starts within misfire_grace of its time or not at
 all, and never before it, so that is the time it was scheduled for. The issue key comes from
 that time, never from the clock, so a late or repeated run lands on the same issue.
+
+A run that failed, or left deliveries to retry, asks for a retry (`RunOutcome.retry_at`,
+with backoff, only within the digest's misfire_grace); the scheduler turns that into a
+one-off job (schedule.py), which calls `run_digest` again with the scheduled time.
 """
 
 from __future__ import annotations
@@ -12,15 +16,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from newsletter import compose
 from newsletter.cadence import latest_run
 from newsletter.config import Config, Digest, load_config
-from newsletter.deliver.outbox import FILES, issue_dir
+from newsletter.deliver import FILES, issue_dir
 from newsletter.errors import NewsletterError
 from newsletter.pipeline.build import build_slot
-from newsletter.pipeline.common import open_store
+from newsletter.pipeline.common import delivers_personally, open_store
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, slot_for_run
 from newsletter.store import Store
@@ -33,6 +37,7 @@ STOP = threading.Event()
 # Two digests due at once would read the same sources into the same tables: one sync at a time.
 _SYNC_LOCK = threading.Lock()
 MAX_REJECTIONS_LOGGED = 5
+RETRY_FIRST, RETRY_MAX = timedelta(seconds=30), timedelta(minutes=30)  # doubling from the first
 
 
 @dataclass
@@ -45,13 +50,19 @@ class RunOutcome:
     detail: str
     articles: int = 0
     level: int = logging.INFO
+    retryable: bool = False  # failed, or left deliveries that a later run may still make
+    scheduled: datetime | None = None  # the run's scheduled time
+    retry_at: datetime | None = None  # when the scheduler should run it again (None: no retry)
+    attempt: int = 0  # the retry this is (0: the scheduled run itself)
 
 
-def run_digest(config_path: str, digest_name: str, scheduled: datetime | str | None = None, *,
+def run_digest(config_path: str, digest_name: str, scheduled: datetime | str | None = None, attempt: int = 0, *,
                now: datetime | None = None) -> RunOutcome:
-    """One scheduled run of a digest; logs one line, records a failure on the issue, never raises."""
+    """One scheduled run (or retry) of a digest; logs one line, records a failure on the issue, never raises."""
     config: Config | None = None
     key: str | None = None
+    when: datetime | None = None
+    digest: Digest | None = None
     trace: BaseException | None = None
     try:
         config = load_config(config_path)  # read on every run: source and theme edits apply at once
@@ -60,15 +71,28 @@ def run_digest(config_path: str, digest_name: str, scheduled: datetime | str | N
         when = _scheduled_time(digest, scheduled, now)
         slot = slot_for_run(digest, when)
         key = slot.key
-        outcome = _send(config, digest, slot) if digest.delivery == "smtp" else _build(config, digest, slot)
+        outcome = _send(config, digest, slot) if delivers_personally(digest) else _build(config, digest, slot)
     except NewsletterError as exc:
         outcome = _failed(config, digest_name, key, str(exc))
     except Exception as exc:  # a bug must not take the scheduler down, nor hide the next runs
         outcome, trace = _failed(config, digest_name, key, f"{type(exc).__name__}: {exc}"), exc
+    outcome.scheduled, outcome.attempt = when, attempt
+    retry = _plan_retry(digest, outcome, now or datetime.now(timezone.utc)) if digest and when else ""
     articles = f"{outcome.articles} article{'s' if outcome.articles != 1 else ''}, " if outcome.articles else ""
-    log.log(outcome.level, "digest %s issue %s: %s%s: %s", outcome.digest, outcome.key or "?", articles,
-            outcome.status, outcome.detail, exc_info=trace)  # a traceback only for what is not a user's error
+    log.log(outcome.level, "digest %s issue %s: %s%s: %s%s", outcome.digest, outcome.key or "?", articles,
+            outcome.status, outcome.detail, retry, exc_info=trace)  # a traceback only for what is not a user's error
     return outcome
+
+
+def _plan_retry(digest: Digest, outcome: RunOutcome, now: datetime) -> str:
+    """Set outcome.retry_at when the run should be retried within the digest's misfire_grace; the words for the log."""
+    if not outcome.retryable or outcome.key is None or STOP.is_set():
+        return ""
+    at = now + min(RETRY_FIRST * 2 ** outcome.attempt, RETRY_MAX)
+    if at > outcome.scheduled + digest.misfire_grace:
+        return f"; not retried: the next retry would fall after misfire_grace {digest.misfire_grace}"
+    outcome.retry_at = at.replace(microsecond=0)
+    return f"; retry {outcome.attempt + 1} at {outcome.retry_at.astimezone(digest.timezone).isoformat()}"
 
 
 def _scheduled_time(digest: Digest, scheduled: datetime | str | None, now: datetime | None) -> datetime:
@@ -132,6 +156,7 @@ def _send(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:
             return RunOutcome(digest.name, slot.key, "skipped", report.nothing or "nothing to send")
         _note_failures(store, issue, report)
     counts = (f"sent to {report.sent}, {report.skipped} skipped, {len(report.failed)} failed"
+              + (f", {len(report.unknown)} unknown" if report.unknown else "")
               + (f", {report.already} had it already" if report.already else ""))
     if report.interrupted:
         return RunOutcome(digest.name, slot.key, "interrupted",
@@ -145,7 +170,10 @@ def _send(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:
                           size, logging.WARNING)
     if report.nothing:
         return RunOutcome(digest.name, slot.key, "sent", report.nothing, size)
-    return RunOutcome(digest.name, slot.key, "sent", counts, size, logging.WARNING if report.failed else logging.INFO)
+    left = report.remaining - report.elsewhere  # transient failures, and rows given back: a retry sends them
+    detail = counts + (f"; {left} to retry" if left else "")
+    return RunOutcome(digest.name, slot.key, "sent", detail, size,
+                      logging.WARNING if report.failed or report.unknown else logging.INFO, retryable=left > 0)
 
 
 def _note_failures(store: Store, issue, report) -> None:
@@ -176,29 +204,28 @@ def _failed(config: Config | None, digest_name: str, key: str | None, cause: str
                     where = "recorded on the issue"
         except Exception as exc:  # the database may be what failed
             where = f"not recorded: {exc}"
-    return RunOutcome(digest_name, key, "failed", f"{cause} ({where}); the next run happens as planned",
-                      level=logging.ERROR)
+    return RunOutcome(digest_name, key, "failed", f"{cause} ({where})", level=logging.ERROR, retryable=True)
 
 
 def resume_interrupted(config: Config, *, now: datetime | None = None) -> list[RunOutcome]:
-    """Finish sending issues of smtp digests that a stop or crash left partly sent within their misfire grace."""
+    """Finish sending issues of personal-delivery digests that a stop or crash left partly sent within their grace."""
     from newsletter.pipeline.send import send_to_subscribers
 
     now = now or datetime.now(timezone.utc)
     todo: list[tuple[Digest, IssueSlot]] = []
     with open_store(config) as store:
         for digest in config.digests.values():
-            if digest.delivery != "smtp" or digest.cadence is None:
+            if not delivers_personally(digest) or digest.cadence is None:
                 continue
             issues = [i for i in store.list_issues(digest.name) if i.id is not None]
             counts = store.ledger.counts([i.id for i in issues])
             for issue in issues:
                 left = counts.get(issue.id)
-                if left is None or not left.queued:  # queued: a stop, a crash or an unreachable server
+                if left is None or not left.open:  # a stop, a crash, an unreachable server, transient failures
                     continue
                 if issue.created is None or now - issue.created > digest.misfire_grace:
                     log.warning("digest %s issue %s: %d deliveries left unsent, too old to resume on start "
-                                "(misfire_grace %s)%s", digest.name, issue.key, left.queued, digest.misfire_grace,
+                                "(misfire_grace %s)%s", digest.name, issue.key, left.open, digest.misfire_grace,
                                 _by_hand(digest, issue.key, issue.issue_date))
                     continue
                 todo.append((digest, IssueSlot(key=issue.key, issue_date=issue.issue_date, start=issue.created,

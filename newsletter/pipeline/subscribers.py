@@ -80,7 +80,7 @@ def unsubscribe(config: Config, *, email: str | None = None, token: str | None =
     """
     with open_store(config) as store:
         if token is not None:
-            found = read_token(secret_key(store), token)
+            found = read_token(secret_key(store), token, store.subscribers.salt)
             if found is None:
                 raise SubscriberError("the unsubscribe token is not genuine (forged, altered or cut short)",
                                       hint="copy the whole token from the unsubscribe link")

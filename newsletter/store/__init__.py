@@ -1,7 +1,17 @@
-"""The store: SQLAlchemy tables, migrations and the queries the other stages need (SQLite by default)."""
+"""The store: SQLAlchemy tables, migrations and the queries the other stages need (SQLite by default).
 
+The delivery ledger and its claims live here too: ledger.py (the rows and their states),
+claims.py (one sending process's claims, leases and durable results), journal.py (results
+kept on disk when the ledger cannot be written).
+"""
+
+from newsletter.store.claims import LedgerSession, new_worker_id
 from newsletter.store.core import Store, TopicRow, UpsertCounts
 from newsletter.store.engine import database_label, sqlite_path
+from newsletter.store.journal import Journal, replay_journals
+from newsletter.store.ledger import (CLAIMED, FAILED, QUEUED, SENT, SKIPPED, UNKNOWN, Counts, Outcome, Pending)
 from newsletter.store.migrations import latest_version
 
-__all__ = ["Store", "TopicRow", "UpsertCounts", "database_label", "latest_version", "sqlite_path"]
+__all__ = ["CLAIMED", "FAILED", "QUEUED", "SENT", "SKIPPED", "UNKNOWN", "Counts", "Journal", "LedgerSession",
+           "Outcome", "Pending", "Store", "TopicRow", "UpsertCounts", "database_label", "latest_version",
+           "new_worker_id", "replay_journals", "sqlite_path"]

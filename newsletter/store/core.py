@@ -8,14 +8,14 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
 from newsletter.store import migrations
-from newsletter.store.engine import database_label, open_engine, sqlite_path, writing
+from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
@@ -134,10 +134,15 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
 
-    def set_meta(self, key: str, value: str) -> None:
+    def meta_or_default(self, key: str, make: Callable[[], str]) -> str:
+        """The stored value of `key`; the first caller stores `make()`, every concurrent one reads it back."""
         with self.writer.begin() as conn:
-            conn.execute(meta.delete().where(meta.c.key == key))
-            conn.execute(meta.insert().values(key=key, value=value))
+            serialise(conn, f"meta:{key}")
+            value = conn.execute(sa.select(meta.c.value).where(meta.c.key == key)).scalar()
+            if value is None:
+                value = make()
+                conn.execute(meta.insert().values(key=key, value=value))
+            return value
 
     # -- articles -----------------------------------------------------------
 
@@ -149,6 +154,7 @@ class Store:
             batch[a.id] = a  # the last of several items with one id wins
         now = datetime.now(timezone.utc).replace(tzinfo=None)
         with self.writer.begin() as conn:
+            serialise(conn, "articles")
             topic_ids = self._topic_ids(conn, {t for a in batch.values() for t in a.topics})
             ids = list(batch)
             existing: dict[str, tuple[str, datetime]] = {}
@@ -269,6 +275,7 @@ class Store:
                       cutoff=naive_utc(cutoff) if cutoff else None, intro=intro or None,
                       editor_subject=editor_subject, editor_preheader=editor_preheader)
         with self.writer.begin() as conn:
+            serialise(conn, f"issue:{digest}:{key}")
             old = conn.execute(sa.select(issues.c.id).where(issues.c.digest == digest, issues.c.key == key)).scalar()
             if old is not None:
                 conn.execute(issue_articles.delete().where(issue_articles.c.issue_id == old))
@@ -339,6 +346,7 @@ class Store:
         if not states and not removed:
             return
         with self.writer.begin() as conn:
+            serialise(conn, "source_files")
             keys = list(states) + removed
             for chunk in _chunks(keys):
                 conn.execute(source_files.delete().where(source_files.c.key.in_(chunk)))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from newsletter.errors import StoreBusyError, StoreError
+from newsletter.masking import register
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ def open_engine(url: str) -> sa.Engine:
     except sa.exc.ArgumentError:
         raise StoreError(f"{label!r} is not a database URL", hint='newsletter.database takes a file path or a URL '
                          'such as "postgresql+psycopg://user@host/db"') from None
+    register(parsed.password)  # a database error quoting the URL must not show it
     path = sqlite_path(parsed)
     if path is not None:
         _create_private(path)
@@ -68,6 +71,21 @@ def writing(engine: sa.Engine) -> sa.Engine:
     return engine.execution_options(**{_WRITE: True})
 
 
+def serialise(conn: sa.Connection, name: str) -> None:
+    """Make this write transaction wait for any other one serialised under `name` (until commit).
+
+    SQLite needs nothing: BEGIN IMMEDIATE already lets one writer in at a time. PostgreSQL lets
+    two transactions read "not there yet" and both insert; a transaction-scoped advisory lock
+    makes the second read after the first has committed (two sends building one issue, or
+    syncing the same sources, at once).
+    """
+    if conn.dialect.name == "postgresql":
+        import hashlib
+
+        key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 def _create_private(path: Path) -> None:
     if path.exists():
         return
@@ -86,11 +104,31 @@ def _sqlite_connect(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    cur.execute("PRAGMA journal_mode=WAL")
+    _wal(cur)
     # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _wal(cur) -> None:
+    """PRAGMA journal_mode=WAL, waiting (up to the busy timeout) where SQLite answers "locked" at once.
+
+    While one connection sets up the shared memory of a WAL database that had no connection
+    open, another one opening it is told "database is locked" without its busy handler being
+    asked; a scheduled run starting beside the scheduler's own job store failed that way.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

@@ -1,31 +1,63 @@
-"""The delivery ledger: one row per issue and subscriber, committed as each result happens."""
+"""The delivery ledger: one row per issue and subscriber, claimed before its message goes out.
+
+A row moves queued -> claimed -> sent | failed | unknown | skipped:
+
+- queued: to send. A run queues every active subscriber of the digest that has no row yet.
+- claimed: a sending process holds it (`claimed_by`, until `lease_until`, which the holder
+  keeps renewing). A claim is taken in one statement, so two senders never hold one row; a
+  claim whose lease ran out (its holder died) may be taken over.
+- sent: the server accepted the message.
+- failed: refused. `permanent` for a 5xx, never retried; otherwise `retry_after` is the time
+  of the failure, and any run that starts after it retries the row (never the run that
+  failed it, which has already retried it as often as [smtp] retries allows).
+- unknown: the message went out but no reply came; it may have arrived, so it is only resent
+  when asked (`send --retry-unknown`).
+- skipped: nothing of the issue is in the subscriber's topics, or they left the digest.
+
+A result is written only while the row is still claimed by the process that sent it.
+"""
 
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from newsletter.store.engine import writing
-from newsletter.store.tables import deliveries, subscriber_digests, subscribers
+from newsletter.store.tables import CHUNK, deliveries, subscriber_digests, subscribers
 
-QUEUED, SENT, FAILED, SKIPPED = "queued", "sent", "failed", "skipped"
+QUEUED, CLAIMED, SENT, FAILED, UNKNOWN, SKIPPED = "queued", "claimed", "sent", "failed", "unknown", "skipped"
 
 
 @dataclass(frozen=True)
 class Pending:
-    """A subscriber still to be sent an issue, and their ledger row (None until queued)."""
+    """A subscriber to send an issue to, and their ledger row (None until queued)."""
 
     delivery_id: int | None
     subscriber_id: int
     email: str
     name: str | None
     topics: tuple[str, ...]
+    salt: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one claimed row."""
+
+    delivery_id: int
+    status: str  # SENT, FAILED, UNKNOWN or SKIPPED
+    attempts: int = 0
+    error: str | None = None
+    message_id: str | None = None
+    permanent: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(delivery_id=self.delivery_id, status=self.status, attempts=self.attempts, error=self.error,
+                    message_id=self.message_id, permanent=self.permanent)
 
 
 @dataclass
@@ -34,14 +66,18 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     queued: int = 0
+    claimed: int = 0
+    unknown: int = 0
+    retryable: int = 0  # of the failed: transient ones, which a later run retries
+
+    @property
+    def open(self) -> int:
+        """Rows some run still has to act on (unknown ones only when asked)."""
+        return self.queued + self.claimed + self.retryable
 
 
-# One statement for a whole batch (executemany): building a statement per row cost a third
-# of the sending time.
-_RECORD = deliveries.update().where(deliveries.c.id == sa.bindparam("r_id")).values(
-    status=sa.bindparam("r_status"), attempts=deliveries.c.attempts + sa.bindparam("r_attempts"),
-    last_error=sa.bindparam("r_error"), message_id=sa.bindparam("r_message_id"),
-    permanent=sa.bindparam("r_permanent"), updated=sa.bindparam("r_updated"))
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _active_members(digest: str):
@@ -51,52 +87,165 @@ def _active_members(digest: str):
                    subscribers.c.status == "active"))
 
 
+def _retryable():
+    return sa.and_(deliveries.c.status == FAILED, deliveries.c.permanent.is_(False))
+
+
 def _open_row():
-    """A row a run still has to act on: queued, or failed for a reason a new attempt may cure."""
-    return sa.or_(deliveries.c.status == QUEUED,
-                  sa.and_(deliveries.c.status == FAILED, deliveries.c.permanent.is_(False)))
+    """A row a run still has to act on: queued, claimed, or failed for a reason a new attempt may cure."""
+    return sa.or_(deliveries.c.status.in_([QUEUED, CLAIMED]), _retryable())
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+def _claimable(now: datetime, started: datetime, dead: Sequence[str], retry_unknown: bool):
+    """The rows a run that started at `started` may claim at `now`."""
+    expired = deliveries.c.lease_until < now
+    if dead:  # holders on this machine whose process is gone: no need to wait for their lease
+        expired = sa.or_(expired, deliveries.c.claimed_by.in_(list(dead)))
+    which = [deliveries.c.status == QUEUED,
+             sa.and_(_retryable(), sa.or_(deliveries.c.retry_after.is_(None), deliveries.c.retry_after < started)),
+             sa.and_(deliveries.c.status == CLAIMED, expired)]
+    if retry_unknown:
+        which.append(sa.and_(deliveries.c.status == UNKNOWN, deliveries.c.updated < started))
+    return sa.or_(*which)
+
+
+# One statement for a whole batch (executemany): building a statement per row cost a third
+# of the sending time. The claim condition makes a late result of a lost claim change nothing.
+_RECORD = deliveries.update().where(
+    deliveries.c.id == sa.bindparam("r_id"), deliveries.c.claimed_by == sa.bindparam("r_worker"),
+    deliveries.c.status == CLAIMED,
+).values(status=sa.bindparam("r_status"), attempts=deliveries.c.attempts + sa.bindparam("r_attempts"),
+         last_error=sa.bindparam("r_error"), message_id=sa.bindparam("r_message_id"),
+         permanent=sa.bindparam("r_permanent"), retry_after=sa.bindparam("r_retry_after"),
+         claimed_by=None, lease_until=None, updated=sa.bindparam("r_updated"))
 
 
 class Ledger:
-    """Who got which issue: queued, sent, failed (permanent or not) or skipped."""
+    """Who got which issue, and who is sending it right now."""
 
     def __init__(self, engine: sa.Engine):
         self.engine = engine
         self.writer = writing(engine)
 
-    def queue_missing(self, issue_id: int, digest: str) -> None:
-        """Queue a row for every active subscriber of the digest that the issue has none for yet."""
+    # -- queueing -------------------------------------------------------------
+
+    def queue_missing(self, issue_id: int, digest: str) -> int:
+        """Queue a row for every active subscriber of the digest that the issue has none for yet; how many."""
         member = _active_members(digest).where(
             ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
                                                         deliveries.c.subscriber_id == subscribers.c.id)))
+        columns = ["subscriber_id", "issue_id", "status", "attempts", "permanent", "updated"]
+        rows = member.with_only_columns(subscribers.c.id, sa.literal(issue_id), sa.literal(QUEUED), sa.literal(0),
+                                        sa.literal(False), sa.literal(_now(), sa.DateTime))
         with self.writer.begin() as conn:
-            # In the database, not through Python: the list can be as long as it likes.
-            conn.execute(deliveries.insert().from_select(
-                ["subscriber_id", "issue_id", "status", "attempts", "permanent", "updated"],
-                member.with_only_columns(subscribers.c.id, sa.literal(issue_id), sa.literal(QUEUED), sa.literal(0),
-                                         sa.literal(False), sa.literal(_now(), sa.DateTime))))
+            # In the database, not through Python: the list can be as long as it likes. SQLite runs
+            # this under its write lock (BEGIN IMMEDIATE), so two runs queueing at once cannot both
+            # insert a row; PostgreSQL lets them race, and the loser's duplicates are dropped.
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert
+
+                statement = insert(deliveries).from_select(columns, rows).on_conflict_do_nothing(
+                    index_elements=["issue_id", "subscriber_id"])
+            else:
+                statement = deliveries.insert().from_select(columns, rows)
+            return conn.execute(statement).rowcount
 
     def close_departed(self, issue_id: int, digest: str) -> None:
-        """Rows still open for subscribers who have since unsubscribed or left the digest: skipped."""
-        still = sa.select(subscriber_digests.c.subscriber_id).join(
-            subscribers, subscribers.c.id == subscriber_digests.c.subscriber_id).where(
-            subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
-            subscribers.c.status == "active")
+        """Rows still to send for subscribers who have since unsubscribed or left the digest: skipped."""
         with self.writer.begin() as conn:
             conn.execute(deliveries.update().where(
-                deliveries.c.issue_id == issue_id, _open_row(), deliveries.c.subscriber_id.not_in(still)).values(
+                deliveries.c.issue_id == issue_id, sa.or_(deliveries.c.status == QUEUED, _retryable()),
+                deliveries.c.subscriber_id.not_in(_active_members(digest))).values(
                 status=SKIPPED, last_error="no longer subscribed to this digest", updated=_now()))
 
-    def to_send(self, issue_id: int | None, digest: str, page: int = 500) -> Iterator[Pending]:
-        """Active subscribers of the digest without a final row for the issue, a page at a time."""
+    # -- claims ----------------------------------------------------------------
+
+    def claim(self, issue_id: int, digest: str, worker: str, limit: int, *, lease_until: datetime,
+              started: datetime, dead: Sequence[str] = (), retry_unknown: bool = False) -> list[Pending]:
+        """Claim up to `limit` rows of the issue for `worker`, atomically; the rows with their subscribers."""
+        now = _now()
+        eligible = (sa.select(deliveries.c.id)
+                    .where(deliveries.c.issue_id == issue_id, _claimable(now, started, dead, retry_unknown),
+                           deliveries.c.subscriber_id.in_(_active_members(digest)))
+                    .order_by(deliveries.c.id).limit(limit)
+                    # PostgreSQL: concurrent claimers skip each other's rows instead of waiting for
+                    # them; SQLite ignores it, its write lock already serialises the claims.
+                    .with_for_update(skip_locked=True))
+        statement = (deliveries.update().where(deliveries.c.id.in_(eligible.scalar_subquery()))
+                     .values(status=CLAIMED, claimed_by=worker, lease_until=lease_until, updated=now)
+                     .returning(deliveries.c.id, deliveries.c.subscriber_id))
+        with self.writer.begin() as conn:
+            claimed = dict(conn.execute(statement).all())
+            if not claimed:
+                return []
+            people = {r.id: r for r in conn.execute(
+                sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.topics,
+                          subscribers.c.salt).where(subscribers.c.id.in_(list(claimed.values()))))}
+        return [Pending(delivery_id, sid, people[sid].email, people[sid].name, tuple(json.loads(people[sid].topics)),
+                        people[sid].salt) for delivery_id, sid in sorted(claimed.items())]
+
+    def holders(self, issue_id: int) -> list[str]:
+        """The processes holding claims on the issue whose lease has not run out."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(deliveries.c.claimed_by).distinct().where(
+                deliveries.c.issue_id == issue_id, deliveries.c.status == CLAIMED,
+                deliveries.c.lease_until >= _now())).scalars())
+
+    def renew(self, worker: str, lease_until: datetime) -> set[int]:
+        """Extend the lease of every row `worker` still holds; the ids it still holds."""
+        with self.writer.begin() as conn:
+            return set(conn.execute(deliveries.update().where(
+                deliveries.c.claimed_by == worker, deliveries.c.status == CLAIMED).values(
+                lease_until=lease_until).returning(deliveries.c.id)).scalars())
+
+    def release(self, worker: str) -> int:
+        """Give back the rows `worker` claimed and never sent: queued again for the next run."""
+        with self.writer.begin() as conn:
+            return conn.execute(deliveries.update().where(
+                deliveries.c.claimed_by == worker, deliveries.c.status == CLAIMED).values(
+                status=QUEUED, claimed_by=None, lease_until=None, updated=_now())).rowcount
+
+    # -- results ----------------------------------------------------------------
+
+    def record_many(self, worker: str, outcomes: Sequence[Outcome]) -> int:
+        """Write several results in one transaction (one fsync); how many rows `worker` still held."""
+        now = _now()
+        with self.writer.begin() as conn:
+            return conn.execute(_RECORD, [dict(
+                r_id=o.delivery_id, r_worker=worker, r_status=o.status, r_attempts=o.attempts, r_error=o.error,
+                r_message_id=o.message_id, r_permanent=o.permanent,
+                r_retry_after=now if o.status == FAILED and not o.permanent else None,
+                r_updated=now) for o in outcomes]).rowcount
+
+    def replay(self, worker: str, outcomes: Sequence[Outcome]) -> int:
+        """Write results a process kept in its journal when the ledger could not take them; how many applied.
+
+        Each is written only while its row is still claimed by that process, so replaying twice
+        changes nothing. A message that went out (sent, unknown) is recorded even if the row was
+        released or taken over meanwhile: better than sending it again.
+        """
+        applied = self.record_many(worker, outcomes)
+        gone = [o for o in outcomes if o.status in (SENT, UNKNOWN)]
+        if gone:
+            now = _now()
+            with self.writer.begin() as conn:
+                for o in gone:
+                    applied += conn.execute(deliveries.update().where(
+                        deliveries.c.id == o.delivery_id, deliveries.c.status.in_([QUEUED, CLAIMED, FAILED]),
+                        sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by != worker)).values(
+                        status=o.status, attempts=deliveries.c.attempts + o.attempts, last_error=o.error,
+                        message_id=o.message_id, permanent=False, retry_after=None, claimed_by=None,
+                        lease_until=None, updated=now)).rowcount
+        return applied
+
+    # -- reading ------------------------------------------------------------------
+
+    def to_send(self, issue_id: int | None, digest: str, page: int = CHUNK) -> Iterator[Pending]:
+        """Active subscribers of the digest without a final row for the issue, a page at a time (dry runs)."""
         last = 0
         while True:
             q = (sa.select(subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.topics,
-                           deliveries.c.id.label("delivery_id"))
+                           subscribers.c.salt, deliveries.c.id.label("delivery_id"))
                  .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
                  .outerjoin(deliveries, sa.and_(deliveries.c.subscriber_id == subscribers.c.id,
                                                 deliveries.c.issue_id == (issue_id if issue_id is not None else -1)))
@@ -109,40 +258,23 @@ class Ledger:
             if not rows:
                 return
             for r in rows:
-                yield Pending(r.delivery_id, r.id, r.email, r.name, tuple(json.loads(r.topics)))
+                yield Pending(r.delivery_id, r.id, r.email, r.name, tuple(json.loads(r.topics)), r.salt)
             last = rows[-1].id
 
-    def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
-               message_id: str | None = None, permanent: bool = False) -> None:
-        """Commit one result at once: a re-run after a crash sends only what is not recorded as sent."""
-        self.record_many([dict(delivery_id=delivery_id, status=status, attempts=attempts, error=error,
-                               message_id=message_id, permanent=permanent)])
-
-    def record_many(self, results: list[dict]) -> None:
-        """Commit several results in one transaction (one fsync)."""
-        now = _now()
-        with self.writer.begin() as conn:
-            conn.execute(_RECORD, [dict(r_id=r["delivery_id"], r_status=r["status"], r_attempts=r["attempts"],
-                                        r_error=r["error"], r_message_id=r["message_id"], r_permanent=r["permanent"],
-                                        r_updated=now) for r in results])
-
     def counts(self, issue_ids: Iterable[int] | None = None) -> dict[int, Counts]:
-        """Per issue: how many rows are sent, failed, skipped and queued."""
-        q = sa.select(deliveries.c.issue_id, deliveries.c.status, sa.func.count()).group_by(
-            deliveries.c.issue_id, deliveries.c.status)
+        """Per issue: how many rows are in each state."""
+        q = sa.select(deliveries.c.issue_id, deliveries.c.status, deliveries.c.permanent, sa.func.count()).group_by(
+            deliveries.c.issue_id, deliveries.c.status, deliveries.c.permanent)
         if issue_ids is not None:
             q = q.where(deliveries.c.issue_id.in_(list(issue_ids)))
         out: dict[int, Counts] = {}
         with self.engine.connect() as conn:
-            for issue_id, status, n in conn.execute(q):
-                setattr(out.setdefault(issue_id, Counts()), status, n)
+            for issue_id, status, permanent, n in conn.execute(q):
+                counts = out.setdefault(issue_id, Counts())
+                setattr(counts, status, getattr(counts, status) + n)
+                if status == FAILED and not permanent:
+                    counts.retryable += n
         return out
-
-    def count_open(self, issue_id: int) -> int:
-        """Rows of the issue still to act on (queued, or failed for a reason a new attempt may cure)."""
-        with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.count()).select_from(deliveries)
-                                .where(deliveries.c.issue_id == issue_id, _open_row())).scalar()
 
     def not_queued(self, issue_id: int, digest: str) -> int:
         """Active subscribers of the digest that the issue has no row for yet."""
@@ -154,57 +286,3 @@ class Ledger:
                                                                 deliveries.c.subscriber_id == subscribers.c.id))))
         with self.engine.connect() as conn:
             return conn.execute(q).scalar()
-
-
-class GroupCommit:
-    """Records results from several sending threads, each caller waiting until its row is on disk.
-
-    A durable commit costs one fsync (about 2 ms here), which would cap a send near 500
-    messages a second. Results that arrive while one commit runs go into the next, together,
-    so each connection still waits for its own row before it sends again (at most one message
-    per connection is ever sent but unrecorded) while the fsyncs are shared.
-    """
-
-    def __init__(self, ledger: Ledger):
-        self.ledger = ledger
-        self.queue: queue.Queue = queue.Queue()
-        self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
-        self.thread.start()
-
-    def record(self, delivery_id: int, status: str, *, attempts: int, error: str | None = None,
-               message_id: str | None = None, permanent: bool = False) -> None:
-        """Commit one result (with whatever else is waiting) and return once it is on disk."""
-        done = threading.Event()
-        box: list[BaseException] = []
-        self.queue.put((dict(delivery_id=delivery_id, status=status, attempts=attempts, error=error,
-                             message_id=message_id, permanent=permanent), done, box))
-        done.wait()
-        if box:
-            raise box[0]
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-
-    def _run(self) -> None:
-        while True:
-            first = self.queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while True:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self.queue.put(None)  # finish this batch, then stop
-                    break
-                batch.append(item)
-            try:
-                self.ledger.record_many([row for row, _, _ in batch])
-            except BaseException as exc:  # the callers raise it in their own threads
-                for _, _, box in batch:
-                    box.append(exc)
-            for _, done, _ in batch:
-                done.set()

@@ -67,6 +67,37 @@ def apply(conn: sa.Connection, found: int) -> list[int]:
     return done
 
 
+# -- the steps -----------------------------------------------------------------
+
+@migration(2)
+def _claims_and_token_salts(conn: sa.Connection) -> None:
+    """Claimed deliveries (holder, lease, retry time); a token salt per subscriber; ids never reused on SQLite."""
+    for column in (sa.Column("claimed_by", sa.String(128)), sa.Column("lease_until", sa.DateTime),
+                   sa.Column("retry_after", sa.DateTime)):
+        add_column(conn, "deliveries", column)
+    claims = sa.Table("deliveries", sa.MetaData(), sa.Column("claimed_by", sa.String(128)))
+    sa.Index("ix_deliveries_claimed_by", claims.c.claimed_by).create(conn)
+    salt = sa.Column("salt", sa.String(32), nullable=False, server_default="")
+    if conn.dialect.name != "sqlite":
+        add_column(conn, "subscribers", salt)  # PostgreSQL's sequences never hand an id out twice
+        return
+    # AUTOINCREMENT can only be given by a rebuild. Existing rows keep their ids and an empty
+    # salt, so the unsubscribe links already in their inboxes keep working.
+    v2 = sa.Table(
+        "subscribers", sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("email", sa.String(320), nullable=False, unique=True),
+        sa.Column("name", sa.Text),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("topics", sa.Text, nullable=False),
+        sa.Column("created", sa.DateTime, nullable=False),
+        sa.Column("updated", sa.DateTime, nullable=False),
+        salt,
+        sqlite_autoincrement=True,
+    )
+    rebuild_table(conn, v2, ["id", "email", "name", "status", "topics", "created", "updated"])
+
+
 # -- helpers for steps ---------------------------------------------------------
 
 def add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:

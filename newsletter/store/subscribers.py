@@ -10,6 +10,8 @@ Nothing here ever subscribes again an address that unsubscribed, unless asked to
 from __future__ import annotations
 
 import json
+import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Sequence
@@ -24,6 +26,7 @@ from newsletter.store.tables import subscriber_digests, subscribers
 ACTIVE, UNSUBSCRIBED = "active", "unsubscribed"
 STATUSES = (ACTIVE, UNSUBSCRIBED)
 KEEP = object()  # edit(): leave this field as it is
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def normalise_address(address: str) -> str:
@@ -49,9 +52,15 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def new_salt() -> str:
+    """The salt signed into a new subscriber's tokens, so a reused id never makes an old link valid."""
+    return secrets.token_urlsafe(12)
+
+
 def one_line_name(name: str | None) -> str | None:
-    """A name goes into the To header of every issue: one line, however it was typed or quoted in a CSV."""
-    return " ".join(name.split()) or None if name is not None else None
+    """A name goes into the To header of every issue: one line without control characters (NUL, ESC...),
+    however it was typed or quoted in a CSV."""
+    return " ".join(_CONTROL.sub(" ", name).split()) or None if name is not None else None
 
 
 def check_topics(topics: Sequence[str]) -> tuple[str, ...]:
@@ -90,6 +99,11 @@ class Subscribers:
             row = conn.execute(sa.select(subscribers).where(subscribers.c.id == subscriber_id)).first()
             return self._load(conn, row) if row else None
 
+    def salt(self, subscriber_id: int) -> str | None:
+        """The salt signed into the subscriber's tokens; None when there is no such subscriber."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(subscribers.c.salt).where(subscribers.c.id == subscriber_id)).scalar()
+
     def add(self, email: str, *, name: str | None = None, digests: Sequence[str] = (), topics: Sequence[str] = (),
             resubscribe: bool = False) -> tuple[Subscriber, bool]:
         """Add an address, or widen what an existing one gets (digests and topics are added); (subscriber, created)."""
@@ -111,7 +125,7 @@ class Subscribers:
         if row is None:
             sid = conn.execute(subscribers.insert().values(
                 email=address, name=name, status=ACTIVE, topics=json.dumps(list(topics), ensure_ascii=False),
-                created=now, updated=now)).inserted_primary_key[0]
+                created=now, updated=now, salt=new_salt())).inserted_primary_key[0]
             created = True
         else:
             sid, created = row.id, False
@@ -211,7 +225,8 @@ class Subscribers:
             return self._load(conn, self._row(conn, row.id)), False
         sid = conn.execute(subscribers.insert().values(
             email=address, name=one_line_name(name), status=UNSUBSCRIBED,
-            topics=json.dumps(list(topics), ensure_ascii=False), created=now, updated=now)).inserted_primary_key[0]
+            topics=json.dumps(list(topics), ensure_ascii=False), created=now, updated=now,
+            salt=new_salt())).inserted_primary_key[0]
         self._join(conn, sid, {}, digests)
         return self._load(conn, self._row(conn, sid)), True
 

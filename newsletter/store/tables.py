@@ -107,6 +107,11 @@ subscribers = sa.Table(
     sa.Column("topics", sa.Text, nullable=False),  # JSON list of display names; empty = the whole issue
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("updated", sa.DateTime, nullable=False),
+    # Signed into unsubscribe tokens, so a removed subscriber's token never matches whoever gets
+    # the id next; "" for subscribers of release 1, whose links are already in inboxes.
+    sa.Column("salt", sa.String(32), nullable=False, server_default=""),
+    # SQLite would otherwise hand the id of the newest removed subscriber to the next one added.
+    sqlite_autoincrement=True,
 )
 subscriber_digests = sa.Table(
     "subscriber_digests", metadata,
@@ -121,13 +126,18 @@ deliveries = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), nullable=False),
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # queued | sent | failed | skipped
+    # queued -> claimed -> sent | failed | unknown | skipped (see store/ledger.py)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("permanent", sa.Boolean, nullable=False, default=False),  # a 5xx refusal: not retried by a re-run
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_error", sa.Text),
     sa.Column("message_id", sa.Text),
     sa.Column("variant", sa.Text),  # the topics that chose this subscriber's items
     sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(128)),  # the sending process (host:pid:random) while claimed
+    sa.Column("lease_until", sa.DateTime),  # naive UTC; after it, another sender may take the claim over
+    sa.Column("retry_after", sa.DateTime),  # a transient failure: retried by a run that starts after this
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
     sa.Index("ix_deliveries_issue_status", "issue_id", "status"),
+    sa.Index("ix_deliveries_claimed_by", "claimed_by"),
 )

@@ -3,22 +3,30 @@
 Run: python tests/benchmarks/bench_send.py [--subscribers 10000] [--connections 4] [--naive 300]
 The sink is Postfix's C smtp-sink when installed (apt-get install postfix), else an aiosmtpd
 counting server (which tops out near 200 messages a second and would hide our own speed).
-Printed beside each figure, measured in the same run, is a naive baseline that per recipient
-renders, inlines with premailer, builds an EmailMessage and opens a new SMTP connection.
-Also printed: peak memory of a whole send at a quarter and at the full subscriber count, and
-the cost of a ledger commit with SQLite synchronous=NORMAL and =FULL.
+Printed beside each figure, measured in the same run, is a baseline:
+
+- compose, and compose + send + ledger: a naive sender that per recipient renders, inlines
+  with premailer, builds an EmailMessage and opens a new SMTP connection;
+- claims: the same send (same messages, transport and group-committed results) without
+  claims, leases or conditional writes, as sends were made before claims (goal: <= 15% slower);
+- latency-bound: a sink that holds each reply for one second (smtp-sink -w 1) with
+  `connections = 20`, against the ideal of 20 messages a second (goal: >= 0.9 of it);
+- peak memory of a whole send at 2,500 and 20,000 subscribers (goal: flat);
+- a ledger commit with SQLite synchronous=NORMAL and =FULL (the durability choice).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import queue
 import resource
 import smtplib
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import ExitStack
 from datetime import date, datetime, timezone
@@ -30,7 +38,9 @@ sys.path.insert(0, str(ROOT))
 from newsletter import compose  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
 from newsletter.pipeline import build_slot, import_inputs, open_store  # noqa: E402
-from newsletter.pipeline.send import _Templates, secret_key, send_to_subscribers, variant_of  # noqa: E402
+from newsletter.deliver import SmtpTransport  # noqa: E402
+from newsletter.pipeline.deliveries import Templates, envelope_sender, outgoing  # noqa: E402
+from newsletter.pipeline.send import secret_key, send_to_subscribers, variant_of  # noqa: E402
 from newsletter.select import slot_for_date  # noqa: E402
 from newsletter.tokens import make_token  # noqa: E402
 
@@ -38,7 +48,7 @@ DAY = date(2024, 10, 11)
 TOPICS = [f"Topic {i}" for i in range(7)]
 
 
-def make_project(root: Path, subscribers: int, sink, connections: int) -> Path:
+def make_project(root: Path, subscribers: int, sink, connections: int, database: str = "newsletter.db") -> Path:
     root.mkdir(parents=True, exist_ok=True)
     config = root / "newsletter.toml"
     config.write_text(f"""
@@ -47,6 +57,7 @@ title = "Bench Picks"
 from = "Bench <bench@example.org>"
 unsubscribe_url = "https://example.org/unsubscribe?token={{token}}"
 address = "1 Main Street"
+database = "{database}"
 
 [digests.daily]
 max_articles = 20
@@ -88,12 +99,13 @@ def compose_only(config_path: Path) -> tuple[float, int, int]:
         issue = store.get_issue("daily", DAY.isoformat())
         people = store.subscribers.list(digest="daily", status="active")
         key = secret_key(store)
-    templates = _Templates(config, digest, issue, datetime.now(timezone.utc))
+    templates = Templates(config, digest, issue, datetime.now(timezone.utc))
     start = time.perf_counter()
     total = 0
     for s in people:
         template = templates.get(variant_of(s, issue.articles)[1])
-        total += len(template.personal(f"{s.name} <{s.email}>", make_token(key, s.id, "daily"), template.new_message_id()))
+        total += len(template.personal((s.name, s.email), make_token(key, s.id, "daily", "salt"),
+                                       template.new_message_id()))
     took = time.perf_counter() - start
     return len(people) / took, len(templates.cache), total // len(people)
 
@@ -128,6 +140,72 @@ def send_all(config_path: Path) -> tuple[float, int]:
     return report.sent / took, report.sent
 
 
+def send_without_claims(config_path: Path) -> tuple[float, int]:
+    """The same send without claims: rows read a page at a time, results group-committed unconditionally."""
+    import sqlalchemy as sa
+
+    from newsletter.store.tables import deliveries, subscribers
+
+    config = load_config(config_path)
+    digest = config.digests["daily"]
+    start = time.perf_counter()
+    with open_store(config) as store:
+        issue = store.get_issue("daily", DAY.isoformat())
+        store.ledger.queue_missing(issue.id, "daily")
+        key, sender = secret_key(store), envelope_sender(config)
+        templates = Templates(config, digest, issue, datetime.now(digest.timezone))
+        pending: queue.Queue = queue.Queue()
+
+        def writer() -> None:  # one fsync for whatever results are waiting, each caller waiting for its own
+            update = deliveries.update().where(deliveries.c.id == sa.bindparam("r_id")).values(
+                status=sa.bindparam("r_status"), attempts=deliveries.c.attempts + 1)
+            while (first := pending.get()) is not None:
+                batch = [first]
+                while not pending.empty() and (item := pending.get_nowait()) is not None:
+                    batch.append(item)
+                with store.ledger.writer.begin() as conn:
+                    conn.execute(update, [dict(r_id=row, r_status=status) for row, status, _ in batch])
+                for _, _, done in batch:
+                    done.set()
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+
+        def messages():
+            last = 0
+            while True:
+                with store.engine.connect() as conn:
+                    rows = conn.execute(sa.select(deliveries.c.id, subscribers.c.id.label("sid"), subscribers.c.email,
+                                                  subscribers.c.name, subscribers.c.topics, subscribers.c.salt)
+                                        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+                                        .where(deliveries.c.issue_id == issue.id, deliveries.c.status == "queued",
+                                               deliveries.c.id > last).order_by(deliveries.c.id).limit(500)).all()
+                if not rows:
+                    return
+                for r in rows:
+                    items = variant_of(type("P", (), {"topics": tuple(json.loads(r.topics))}), issue.articles)[1]
+                    if items:
+                        template = templates.get(items)
+                        message_id = template.new_message_id()
+                        yield outgoing(template, sender, r.id, r.name, r.email,
+                                       make_token(key, r.sid, "daily", r.salt), message_id)
+                last = rows[-1].id
+
+        sent = 0
+
+        def on_result(result) -> None:
+            nonlocal sent
+            done = threading.Event()
+            pending.put((result.key, "sent" if result.ok else "failed", done))
+            done.wait()
+            sent += result.ok
+
+        SmtpTransport(config.smtp).send_all(messages(), on_result)
+        pending.put(None)
+        thread.join()
+    return sent / (time.perf_counter() - start), sent
+
+
 def ledger_commits(folder: Path, mode: str, n: int = 2000) -> float:
     """Microseconds per single-row commit in WAL mode with the given synchronous setting."""
     path = folder / f"ledger-{mode}.db"
@@ -145,12 +223,13 @@ def ledger_commits(folder: Path, mode: str, n: int = 2000) -> float:
     return (time.perf_counter() - start) / n * 1e6
 
 
-def sink_server(stack: ExitStack):
+def sink_server(stack: ExitStack, delay: float | None = None):
     from tests.smtpd import Recorder, find_smtp_sink, serve, smtp_sink_server
 
     if find_smtp_sink():
-        return stack.enter_context(smtp_sink_server(backlog=256)), "Postfix smtp-sink"
-    return stack.enter_context(serve(Recorder(count_only=True))), "aiosmtpd counting sink (slow; install postfix)"
+        return stack.enter_context(smtp_sink_server(backlog=256, delay=delay)), "Postfix smtp-sink"
+    return stack.enter_context(serve(Recorder(count_only=True, reply_delay=delay or 0))), \
+        "aiosmtpd counting sink (slow; install postfix)"
 
 
 def peak_kb() -> int:
@@ -174,6 +253,8 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--naive", type=int, default=300, help="recipients for the naive baselines")
+    parser.add_argument("--rounds", type=int, default=3, help="claims vs no claims: best of this many each")
+    parser.add_argument("--slow", type=int, default=200, help="messages for the latency-bound case")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -183,7 +264,13 @@ def main() -> None:
         config = make_project(Path(tmp) / "p", args.subscribers, sink, args.connections)
         rate_compose, variants, size = compose_only(config)
         rate_naive_compose = naive(config, sink, args.naive, send=False)
-        rate_send, sent = send_all(config)
+        claimed, unclaimed, sent = [], [], 0
+        for i in range(args.rounds):  # alternated, so a burst of load on the machine hits both
+            rate, sent = send_all(make_project(Path(tmp) / f"c{i}", args.subscribers, sink, args.connections))
+            claimed.append(rate)
+            unclaimed.append(send_without_claims(make_project(Path(tmp) / f"u{i}", args.subscribers, sink,
+                                                              args.connections))[0])
+        rate_send, rate_plain = max(claimed), max(unclaimed)
         rate_naive_send = naive(config, sink, args.naive, send=True)
         with smtplib.SMTP(sink.host, sink.port) as conn:  # the sink's own ceiling for one reused connection
             data = b"Subject: x\r\n\r\n" + b"y" * size
@@ -192,8 +279,10 @@ def main() -> None:
                 conn.sendmail("bench@example.org", [f"r{i}@example.org"], data)
             sink_ceiling = 1000 / (time.perf_counter() - start)
         normal, full = ledger_commits(Path(tmp), "NORMAL"), ledger_commits(Path(tmp), "FULL")
+        slow_sink, _ = sink_server(stack, delay=1)
+        rate_slow, _ = send_all(make_project(Path(tmp) / "slow", args.slow, slow_sink, 20))
         memory = {}
-        for n in (args.subscribers // 4, args.subscribers):
+        for n in (2_500, 20_000):
             # The project is made here; the child process only imports what sending needs and sends.
             project_path = make_project(Path(tmp) / f"m{n}", n, sink, args.connections)
             out = subprocess.run([sys.executable, __file__, "--memory-child", str(project_path)],
@@ -202,11 +291,17 @@ def main() -> None:
 
     print(f"sink: {sink_name}; {args.subscribers:,} subscribers, {variants} variants, {size / 1024:.0f} KB a message, "
           f"{args.connections} connections")
-    print(f"{'measure':44} {'ours':>12} {'naive':>12} {'speed-up':>9}")
+    print(f"{'measure':44} {'ours':>12} {'baseline':>12} {'ratio':>9}")
     print(f"{'compose personal messages (one core)':44} {rate_compose:9,.0f}/s {rate_naive_compose:9,.0f}/s "
-          f"{rate_compose / rate_naive_compose:8.1f}x")
+          f"{rate_compose / rate_naive_compose:8.1f}x   (baseline: naive)")
     print(f"{'compose + send + ledger commit':44} {rate_send:9,.0f}/s {rate_naive_send:9,.0f}/s "
-          f"{rate_send / rate_naive_send:8.1f}x   ({sent:,} sent)")
+          f"{rate_send / rate_naive_send:8.1f}x   (baseline: naive; {sent:,} sent)")
+    print(f"{'claims: same send with vs without claims':44} {rate_send:9,.0f}/s {rate_plain:9,.0f}/s "
+          f"{rate_send / rate_plain:8.2f}x   (cost {100 * (1 - rate_send / rate_plain):.1f}%; goal <= 15%; "
+          f"best of {args.rounds}: {', '.join(f'{r:,.0f}' for r in claimed)} vs "
+          f"{', '.join(f'{r:,.0f}' for r in unclaimed)})")
+    print(f"{'latency-bound: 1 s replies, 20 connections':44} {rate_slow:9,.1f}/s {20.0:9,.1f}/s "
+          f"{rate_slow / 20:8.2f}x   (baseline: the ideal; goal >= 0.9; {args.slow} messages)")
     print(f"{'sink ceiling, 1 reused connection, no compose':44} {sink_ceiling:9,.0f}/s")
     print(f"ledger commit, WAL: synchronous=NORMAL {normal:,.0f} us, FULL {full:,.0f} us")
     for n, m in memory.items():

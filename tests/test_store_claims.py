@@ -1,0 +1,92 @@
+"""Claims, leases and results of the ledger, on a real database, with a fixed monotonic clock."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from newsletter.errors import StoreBusyError
+from newsletter.store import CLAIMED, SENT, Journal, LedgerSession, Outcome, Store, new_worker_id
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def issue(tmp_path: Path, pg_or_sqlite_url):
+    with Store(pg_or_sqlite_url) as store:
+        for i in range(10):
+            store.subscribers.add(f"r{i}@example.org", digests=["daily"])
+        issue = store.record_issue("daily", "2024-10-11", date(2024, 10, 11), [], "Subject", None)
+        store.ledger.queue_missing(issue.id, "daily")
+        yield store, issue.id
+
+
+@pytest.fixture
+def pg_or_sqlite_url(tmp_path):
+    import os
+
+    return os.environ.get("NEWSLETTER_DATABASE") or f"sqlite:///{tmp_path / 'claims.db'}"
+
+
+def session(store: Store, issue_id: int, folder: Path, clock=None, lease: float = 30) -> LedgerSession:
+    worker = new_worker_id()
+    return LedgerSession(store.ledger, issue_id, "daily", lease=lease, patience=1,
+                         journal=Journal.create(folder, worker), worker=worker,
+                         started=datetime.now(timezone.utc).replace(tzinfo=None), clock=clock or Clock())
+
+
+def states(store: Store, issue_id: int) -> dict[str, int]:
+    counts = store.ledger.counts([issue_id])[issue_id]
+    return {k: v for k, v in vars(counts).items() if v}
+
+
+def test_claims_are_exclusive_and_unsent_ones_are_given_back(issue, tmp_path):
+    store, issue_id = issue
+    first, second = session(store, issue_id, tmp_path / "j"), session(store, issue_id, tmp_path / "j")
+    try:
+        mine, theirs = first.claim(3), second.claim(100)
+        assert len(mine) == 3 and len(theirs) == 7
+        assert not {r.delivery_id for r in mine} & {r.delivery_id for r in theirs}
+        assert second.claim(100) == []  # nothing left, and nothing is claimed twice
+        first.record(Outcome(mine[0].delivery_id, SENT, 1))
+    finally:
+        first.close()
+    assert states(store, issue_id) == {"sent": 1, "queued": 2, "claimed": 7}  # first's two unsent are back
+    second.close()
+    assert states(store, issue_id) == {"sent": 1, "queued": 9}
+
+
+def test_a_claim_taken_over_is_never_sent_and_a_stale_lease_stops_the_sender(issue, tmp_path, caplog):
+    store, issue_id = issue
+    clock = Clock()
+    mine = session(store, issue_id, tmp_path / "j", clock, lease=30)
+    try:
+        rows = mine.claim(2)
+        lost, kept = rows[0].delivery_id, rows[1].delivery_id
+        assert mine.may_send(lost) and mine.may_send(kept)
+        with store.ledger.writer.begin() as conn:  # another sender took it over (its lease had run out there)
+            conn.execute(sa.text("UPDATE deliveries SET claimed_by = 'elsewhere:1:x' WHERE id = :id"), {"id": lost})
+        clock.now += 11  # past the renewal time (a third of the lease)
+        assert mine.claim(0) == []  # any request lets the writer renew on its way
+        assert not mine.may_send(lost) and mine.may_send(kept)
+        caplog.set_level(logging.WARNING)
+        mine.record(Outcome(lost, SENT, 1))  # a late result of a lost claim changes nothing
+        assert "not recorded: another sender took over" in caplog.text
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT status, claimed_by FROM deliveries WHERE id = :id"),
+                                {"id": lost}).one() == (CLAIMED, "elsewhere:1:x")
+        clock.now += 20  # no renewal since: less than half the lease is left
+        with pytest.raises(StoreBusyError, match="could not renew this send's claims"):
+            mine.may_send(kept)
+    finally:
+        mine.close()
