@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -43,14 +44,20 @@ class BuildResult:
 def build(config: Config, digest_name: str | None = None, day: date | None = None, *, force: bool = False,
           sync_first: bool = True, now: datetime | None = None) -> BuildResult:
     """Build one issue of a digest (by date) into the outbox and record it."""
+    with _day_issue(config, digest_name, day, sync_first, now) as (store, digest, slot, now, synced):
+        result = build_slot(config, store, digest, slot, force=force, now=now)
+        result.sync = synced
+        return result
+
+
+@contextmanager
+def _day_issue(config: Config, digest_name: str | None, day: date | None, sync_first: bool, now: datetime | None):
+    """What build, draft and check of an issue by date start from: (store, digest, slot, now, sync report)."""
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
     with open_store(config) as store:
-        synced = sync(config, store) if sync_first else None
-        result = build_slot(config, store, digest, slot, force=force, now=now)
-        result.sync = synced
-        return result
+        yield store, digest, slot, now, sync(config, store) if sync_first else None
 
 
 @dataclass(frozen=True)
@@ -171,11 +178,7 @@ class DraftResult:
 def draft(config: Config, digest_name: str | None = None, day: date | None = None, *, sync_first: bool = True,
           now: datetime | None = None) -> DraftResult:
     """`newsletter draft`: write the issue's draft file from what build would carry now, unless one exists."""
-    digest = config.digest(digest_name)
-    now = now or datetime.now(digest.timezone)
-    slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
-    with open_store(config) as store:
-        synced = sync(config, store) if sync_first else None
+    with _day_issue(config, digest_name, day, sync_first, now) as (store, digest, slot, now, synced):
         path = draft_path(config, digest.name, slot.key)
         result = DraftResult(digest.name, slot.key, path, False, sync=synced)
         if path.exists():
@@ -210,11 +213,7 @@ class IssueCheck:
 def check_issue(config: Config, digest_name: str | None, day: date | None = None, *, sync_first: bool = True,
                 now: datetime | None = None) -> IssueCheck:
     """Render an issue as `build` would (recording nothing) and check the message a subscriber would get."""
-    digest = config.digest(digest_name)
-    now = now or datetime.now(digest.timezone)
-    slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
-    with open_store(config) as store:
-        synced = sync(config, store) if sync_first else None
+    with _day_issue(config, digest_name, day, sync_first, now) as (store, digest, slot, now, synced):
         plan = plan_issue(config, store, digest, slot)
     result = IssueCheck(digest.name, slot.key, sync=synced)
     if plan.skip_reason:
