@@ -24,9 +24,9 @@ ENV_DATABASE = "NEWSLETTER_DATABASE"
 NEWSLETTER_KEYS = {
     "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
     "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
-    "language", "list_id", "drafts",
+    "language", "list_id", "drafts", "max_file_size", "max_article_size",
 }
-SOURCE_KEYS = {"path", "url", "format"}
+SOURCE_KEYS = {"path", "url", "format", "every", "timeout"}
 DIGEST_KEYS = {
     "title", "subject", "preheader", "topics", "window", "max_articles", "cadence",
     "timezone", "delivery", "send_empty", "misfire_grace", "contents_above",
@@ -40,11 +40,38 @@ SECURITIES = ("ssl", "starttls", "none")
 FORMATS = ("markdown", "rss", "atom", "feed", "jsonfeed", "json", "jsonl", "digest")
 
 
+_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3}
+DEFAULT_MAX_FILE_SIZE = 20 * 1024 ** 2
+DEFAULT_MAX_ARTICLE_SIZE = 100 * 1024
+
+
+def parse_size(text: str) -> int:
+    """'20MB', '100 KB', '512B' or '4096' -> bytes (KB = 1024 bytes); ValueError otherwise."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text, re.I)
+    if not m or m[2].upper() not in _UNITS:
+        raise ValueError(f"{text!r} is not a size")
+    return int(float(m[1]) * _UNITS[m[2].upper()])
+
+
+def format_size(size: int) -> str:
+    """Bytes as the largest unit that keeps a whole number or one decimal: 100 KB, 1.5 MB, 900 bytes."""
+    for unit in ("GB", "MB", "KB"):
+        if size >= _UNITS[unit]:
+            value = size / _UNITS[unit]
+            return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
+DEFAULT_FETCH_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True)
 class Source:
     path: Path | None = None
     url: str | None = None
     format: str | None = None
+    every: timedelta | None = None  # read it at most this often; None: on every sync
+    timeout: float = DEFAULT_FETCH_TIMEOUT  # seconds for the whole fetch of a url
 
     @property
     def label(self) -> str:
@@ -108,6 +135,8 @@ class Config:
     templates: Path | None
     language: str
     list_id: str | None
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    max_article_size: int = DEFAULT_MAX_ARTICLE_SIZE
     sources: tuple[Source, ...] = ()
     digests: dict[str, Digest] = field(default_factory=dict)
     smtp: Smtp | None = None
@@ -193,6 +222,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         templates=(root / templates).resolve() if templates else None,
         language=v.string(nl, "language", "newsletter", "en"),
         list_id=v.string(nl, "list_id", "newsletter", None),
+        max_file_size=v.size(nl, "max_file_size", "newsletter", DEFAULT_MAX_FILE_SIZE),
+        max_article_size=v.size(nl, "max_article_size", "newsletter", DEFAULT_MAX_ARTICLE_SIZE),
     )
     if config["templates"] is not None and not config["templates"].is_dir():
         v.fail("newsletter.templates", f"{config['templates']} is not a folder", "create it or remove the key")
@@ -209,10 +240,17 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         fmt = v.choice(src, "format", where, FORMATS, None)
         if ("path" in src) == ("url" in src):
             v.fail(where, "needs exactly one of path or url", 'e.g. path = "articles"')
+        every = v.duration(src, "every", where, None) if "every" in src else None
+        timeout = v.number(src, "timeout", where, DEFAULT_FETCH_TIMEOUT, float, 0.1, 3600)
         if "url" in src:
-            sources.append(Source(url=v.url(src, "url", where), format=fmt))
+            sources.append(Source(url=v.url(src, "url", where), format=fmt, every=every, timeout=timeout))
         else:
-            sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt))
+            if "timeout" in src:
+                v.fail(f"{where}.timeout", "applies to url sources only", "remove it from this path source")
+            sources.append(Source(path=(root / v.string(src, "path", where, "")).resolve(), format=fmt, every=every))
+        twin = next((n for n, other in enumerate(sources[:-1], 1) if other.label == sources[-1].label), None)
+        if twin is not None:
+            v.fail(where, f"is the same source as sources[{twin}] ({sources[-1].label})", "remove one of them")
 
     digests = {}
     raw_digests = v.table(raw, "digests")
@@ -374,6 +412,20 @@ class _Validator:
             return parse_duration(value)
         except ValueError as exc:
             self.fail(f"{where}.{key}", str(exc), 'use a number and a unit: "7d", "36h", "30m"')
+
+    def size(self, table: dict, key: str, where: str, default: int) -> int:
+        value = table.get(key)
+        if value is None:
+            return default
+        try:
+            if isinstance(value, bool) or not isinstance(value, (str, int)):
+                raise ValueError
+            size = value if isinstance(value, int) else parse_size(value)
+        except ValueError:
+            self.fail(f"{where}.{key}", f"{value!r} is not a size", 'write it like "20MB" or "100KB" (KB = 1024 bytes)')
+        if not 1024 <= size <= 1024 ** 3:
+            self.fail(f"{where}.{key}", f"{value!r} is out of range", "use 1KB to 1GB")
+        return size
 
     def zone(self, table: dict, key: str, where: str, default):
         name = table.get(key, default)

@@ -109,12 +109,44 @@ class ReadResult:
     notes: list[str] = field(default_factory=list)
     # ids of articles that had no date and were given the default one
     undated: set[str] = field(default_factory=set)
+    # article id -> the id an earlier release gave the same article, so the store can re-key it
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def extend(self, other: "ReadResult") -> None:
         self.articles.extend(other.articles)
         self.rejected.extend(other.rejected)
         self.notes.extend(other.notes)
         self.undated |= other.undated
+        self.aliases.update(other.aliases)
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the syncs of one configured source (a feed URL, a folder or a file) found last."""
+
+    key: str                             # the URL, or the absolute path
+    last_checked: datetime | None = None  # the last sync that looked at it (aware, UTC)
+    last_read: datetime | None = None    # the last time it was read, or found unchanged, without failing
+    articles: int = 0                    # how many articles its last read gave
+    error: str | None = None             # why the last look failed, as it was reported then
+    status: int | None = None            # the HTTP status of the last fetch
+    etag: str | None = None
+    last_modified: str | None = None
+    fingerprint: str | None = None       # sha256 of the last body fetched
+    moved_to: str | None = None          # where a permanent redirect led
+    gone: bool = False                   # answered 410 Gone: not fetched again while configured
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the last sync found in one file below a folder source."""
+
+    key: str                      # the absolute path
+    mtime_ns: int | None = None   # with size: when both are unchanged the file is not read again
+    size: int | None = None
+    fingerprint: str | None = None
+    error: str | None = None      # what was reported about it (None: it read cleanly)
+    articles: int = 0
 
 
 @dataclass(frozen=True)

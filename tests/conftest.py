@@ -11,8 +11,8 @@ import pytest
 from newsletter.config import parse_config
 from newsletter.model import Article
 
-# The real SMTP servers (aiosmtpd, smtp-sink) and the real PostgreSQL server, with their fixtures.
-pytest_plugins = ["tests.smtpd", "tests.pg"]
+# The real SMTP servers (aiosmtpd, smtp-sink), the real PostgreSQL server and a real HTTP server, with their fixtures.
+pytest_plugins = ["tests.smtpd", "tests.pg", "tests.httpd"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "data" / "digest" / "sample_two_items.txt"

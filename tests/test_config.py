@@ -91,6 +91,12 @@ def _error(tmp_path: Path, text: str) -> str:
     ('[smtp]\nport = 70000\n', "smtp.port: must be a whole number from 1 to 65535"),
     ('[smtp]\nsecurity = "tls"\n', "smtp.security: 'tls' is not one of ssl, starttls, none"),
     ("[newsletter\n", "is not valid TOML"),
+    ('[newsletter]\nmax_file_size = "lots"\n', "newsletter.max_file_size: 'lots' is not a size"),
+    ('[newsletter]\nmax_article_size = "10B"\n', "newsletter.max_article_size: '10B' is out of range"),
+    ('[[sources]]\nurl = "https://x.example/f"\nevery = "often"\n', "sources[1].every: 'often' is not a duration"),
+    ('[[sources]]\nurl = "https://x.example/f"\ntimeout = 0\n', "sources[1].timeout: must be a number from 0.1"),
+    ('[[sources]]\npath = "a"\ntimeout = 5\n', "sources[1].timeout: applies to url sources only"),
+    ('[[sources]]\npath = "a"\n[[sources]]\npath = "./a"\n', "sources[2]: is the same source as sources[1]"),
 ])
 def test_config_errors_name_file_and_field(tmp_path: Path, text: str, expected: str):
     message = _error(tmp_path, text)
@@ -143,3 +149,19 @@ def test_the_database_can_come_from_the_environment(project: Path, monkeypatch):
     assert config_from(project).database == "postgresql+psycopg://news:pw@db.example/news"
     monkeypatch.setenv("NEWSLETTER_DATABASE", "elsewhere.db")  # a path is relative to the config, as in the file
     assert config_from(project).database == "sqlite:///" + str(project.parent / "elsewhere.db")
+
+
+def test_sizes_and_source_options(tmp_path: Path):
+    from newsletter.config import format_size, parse_size
+
+    assert [parse_size(t) for t in ("20MB", "100 KB", "512B", "4096", "1.5MB")] == [
+        20 * 1024 ** 2, 100 * 1024, 512, 4096, 1536 * 1024]
+    assert [format_size(n) for n in (900, 1024, 1536, 20 * 1024 ** 2, 2 * 1024 ** 2 + 11)] == [
+        "900 bytes", "1 KB", "1.5 KB", "20 MB", "2 MB"]
+    path = write_config(tmp_path, 'max_file_size = "1MB"\nmax_article_size = 4096\n'
+                                  '[[sources]]\nurl = "https://x.example/f"\nevery = "1h"\ntimeout = 5\n')
+    config = config_from(path)
+    assert (config.max_file_size, config.max_article_size) == (1024 ** 2, 4096)
+    feed, folder = config.sources
+    assert (feed.every, feed.timeout) == (timedelta(hours=1), 5.0)
+    assert (folder.every, folder.timeout) == (None, 30.0)

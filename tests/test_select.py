@@ -140,3 +140,14 @@ def test_articles_left_out_by_the_editor_are_not_offered_again(tmp_path: Path, s
     assert [a.title for a in later] == ["Headline 1"]
     # Rebuilding the same issue with --force may offer it again: only other issues count.
     assert [a.title for a in select_articles(store, d, first)] == ["Headline 3", "Headline 2", "Headline 1"]
+
+
+def test_renaming_an_article_keeps_what_the_editor_left_out(tmp_path: Path, store: Store):
+    old = make_article(1, id="file:note")
+    store.upsert([old, make_article(2)])
+    store.record_issue("daily", "2024-10-11", date(2024, 10, 11), [make_article(2).id], "s", None, left_out=[old.id])
+    assert store.rename_articles({"file:note": "file:2024/note.md"}) == 1
+    issue = store.get_issue("daily", "2024-10-11")
+    assert store.left_out(issue.id) == ["file:2024/note.md"]
+    d = digest(tmp_path)
+    assert [a.id for a in select_articles(store, d, slot_for_date(d, date(2024, 10, 12)))] == []

@@ -144,13 +144,15 @@ def test_entry_without_date_is_dated_and_noted():
                             "dated 2024-10-12 (the import time)"]
 
 
-def test_entries_without_title_are_rejected_others_kept():
+def test_entries_without_title_are_kept_and_titled_from_their_text():
     result = read("entry_without_title.xml")
-    assert [a.title for a in result.articles] == ["First Entry", "Last Entry"]
-    assert [a.source for a in result.articles] == ["Atom Desk", "Atom Desk"]
-    assert [(r.item, r.reason) for r in result.rejected] == [
-        ("item 2", "has no title; give the entry a <title>"),
-        ("item 3", "has no title; give the entry a <title>")]
+    # Mastodon and micro.blog items have no title: the text gives one, or "Untitled" when there is none.
+    assert [a.title for a in result.articles] == ["First Entry", "Untitled", "No title element at all.", "Last Entry"]
+    assert [a.source for a in result.articles] == ["Atom Desk"] * 4
+    assert result.rejected == []
+    assert result.notes == ["entry_without_title.xml: item 2: has no title or text; titled 'Untitled'",
+                            "entry_without_title.xml: item 3: has no title; titled 'No title element at all.' "
+                            "from its text"]
 
 
 def test_script_and_handlers_are_removed_article_kept():

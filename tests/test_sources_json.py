@@ -68,17 +68,21 @@ def test_jsonfeed_date_only_is_noon_in_zone_then_utc():
 
 def test_jsonfeed_bad_items_rejected_good_kept():
     result = read(read_jsonfeed, "jsonfeed_bad_items.json")
-    (kept,) = result.articles
+    untitled, kept = result.articles
+    # A micro-post has no title by the spec: it is titled from its text, with a note.
+    assert untitled.title == "A micro-post without a title." and untitled.id == "a"
     assert kept.title == "Bad Image Kept" and kept.image is None and kept.source == "Bad Items"
     assert [(r.item, r.reason) for r in result.rejected] == [
-        ("item 1", 'has no title; add "title": "..."'),
         ("item 2 'Script URL'", "url 'javascript:alert(1)' is not an absolute http(s) URL"),
         ("item 3 'Bad Date'", "date 'yesterday-ish' is not a date (use 2024-10-11 or 2024-10-11T07:00:00+00:00)"),
         ("item 4", "is a JSON string, not an item object"),
         ("item 6", "title must be text, not list"),
     ]
-    assert result.notes == ["jsonfeed_bad_items.json: item 5 'Bad Image Kept': dropped the image: "
-                            "image '/relative.png' is not an absolute http(s) URL"]
+    assert result.notes == [
+        "jsonfeed_bad_items.json: item 1: has no title; titled 'A micro-post without a title.' from its text",
+        "jsonfeed_bad_items.json: item 1 'A micro-post without a title.' has no date; dated 2024-10-12 (the import time)",
+        "jsonfeed_bad_items.json: item 5 'Bad Image Kept': dropped the image: "
+        "image '/relative.png' is not an absolute http(s) URL"]
 
 
 def test_jsonfeed_is_detected_and_registered():

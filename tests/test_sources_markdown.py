@@ -68,7 +68,7 @@ def test_date_only_is_noon_in_the_given_zone():
 def test_undated_article_gets_the_default_date_and_a_note():
     article, result = only_article("no_date.md")
     assert article.published == UNDATED
-    assert article.id == "file:no_date"  # no URL: the file is the article's identity
+    assert article.id == "file:no_date.md"  # no URL: the file (its path in the source folder) is its identity
     assert result.undated == {article.id}
     assert result.notes == ["no_date.md: 'Undated Thoughts' has no date; dated 2024-10-12 (the import time)"]
     # Re-importing gives the same id, so the store does not duplicate it.
@@ -79,9 +79,19 @@ def test_article_without_url_keeps_its_id_when_the_title_is_fixed():
     ctx = ReadContext(origin="articles/spy-mania.md", tz=UTC, undated=UNDATED, undated_label="the import time")
     before = read_markdown(b"---\ntitle: Iran Gives in to Spy Manai\ndate: 2024-10-11\n---\nText.\n", ctx)
     after = read_markdown(b"---\ntitle: Iran Gives in to Spy Mania\ndate: 2024-10-11\n---\nText.\n", ctx)
-    assert before.articles[0].id == after.articles[0].id == "file:spy-mania"
+    assert before.articles[0].id == after.articles[0].id == "file:spy-mania.md"
+    # The id release 1 gave it (the stem alone) is named, so an upgraded store can re-key its article.
+    assert after.aliases == {"file:spy-mania.md": "file:spy-mania"}
     from_stdin = read_markdown(b"---\ntitle: T\ndate: 2024-10-11\n---\n", ReadContext("<stdin>", UTC, UNDATED, "x"))
     assert from_stdin.articles[0].id == article_id(None, None, None, "T", "2024-10-11")
+    assert from_stdin.aliases == {}
+
+
+def test_files_with_one_name_in_two_folders_have_two_ids():
+    text = b"---\ntitle: Note\ndate: 2024-10-11\n---\nText.\n"
+    ids = [read_markdown(text, ReadContext(f"/src/articles/{year}/note.md", UTC, UNDATED, "x", root="/src/articles"))
+           .articles[0].id for year in (2024, 2025)]
+    assert ids == ["file:2024/note.md", "file:2025/note.md"]
 
 
 def test_title_with_crlf_is_kept_on_one_line():

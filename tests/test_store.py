@@ -83,11 +83,23 @@ def test_issue_record_and_exclusion(store: Store):
     assert [i.key for i in store.list_issues("daily")] == ["2024-10-11"]
 
 
-def test_source_states(store: Store):
-    store.save_source_states({"/a/x.md": (1, 2, None, None), "/a/y.md": (3, 4, None, None), "/b/z.md": (5, 6, None, None)})
-    assert set(store.source_states("/a/")) == {"/a/x.md", "/a/y.md"}
-    store.save_source_states({}, removed=["/a/x.md"])
-    assert set(store.source_states("/a/")) == {"/a/y.md"}
+def test_sync_state_of_sources_and_files(store: Store):
+    from newsletter.model import FileState, SourceState
+
+    state = store.sync_state
+    checked = datetime(2024, 10, 11, 7, 0, tzinfo=timezone.utc)
+    feed = SourceState("https://x.example/feed", last_checked=checked, articles=3, status=304, etag='"v1"', gone=True)
+    state.save([SourceState("/a"), SourceState("/b"), feed],
+               [FileState("/a/x.md", 1, 2, "f" * 64, None, 1), FileState("/a/y.md", 3, 4, None, "bad", 0),
+                FileState("/b/z.md", 5, 6)])
+    assert set(state.files("/a/")) == {"/a/x.md", "/a/y.md"}
+    assert state.files("/a/")["/a/y.md"].error == "bad"
+    assert state.sources()["https://x.example/feed"] == feed
+    state.save(removed=["/a/x.md"])
+    assert set(state.files("/a/")) == {"/a/y.md"}
+    # A source taken out of the config is forgotten with its files.
+    state.save(keep_sources={"/b", "https://x.example/feed"})
+    assert set(state.sources()) == {"/b", "https://x.example/feed"} and set(state.files()) == {"/b/z.md"}
 
 
 def test_newer_schema_is_refused(tmp_path: Path):

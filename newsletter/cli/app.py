@@ -184,6 +184,14 @@ def _sync_lines(report) -> None:
         _print_report(report)
 
 
+def _synced(call, *args, **kwargs):
+    """A pipeline listing that syncs first: a progress bar while it syncs, then what the sync skipped, said once."""
+    with progress_bar("syncing") as advance:
+        found, report = call(*args, progress=advance, **kwargs)
+    _sync_lines(report)
+    return found
+
+
 def _emit_json(data) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -244,7 +252,9 @@ def _cell(value, joiner: str) -> str:
     if isinstance(value, bool):
         return "yes" if value else ""
     if isinstance(value, (list, tuple)):
-        return joiner.join(str(v) for v in value)
+        return joiner.join(_cell(v, joiner) for v in value)
+    if isinstance(value, dict):  # e.g. a source's problem: {input, error}
+        return ": ".join(_cell(v, joiner) for v in value.values())
     return str(value)
 
 

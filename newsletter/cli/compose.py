@@ -1,4 +1,4 @@
-"""Commands that read articles in and build issues: init, import, sync, articles, topics, build."""
+"""Commands that read articles in and build issues: init, import, sync, sources, articles, topics, build."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Annotated, Optional
 import typer
 
 from newsletter.cli.app import (EXIT_ERROR, AsCsv, AsJson, NoSync, _emit_json, _parse_day, _parse_moment,
-                                _print_report, _sync_lines, app, emit_rows, local_time, open_in_browser,
+                                _print_report, _sync_lines, _synced, app, emit_rows, local_time, open_in_browser,
                                 open_in_editor, progress_bar, state)
 
 ARTICLE_COLUMNS = ("id", "title", "url", "source", "published", "topics", "author", "draft")
 TOPIC_COLUMNS = ("name", "slug", "count", "latest")
+SOURCE_COLUMNS = ("source", "kind", "format", "every", "last_checked", "last_read", "articles", "http_status", "etag",
+                  "last_modified", "last_error", "moved_to", "gone", "next_fetch", "problems")
 
 @app.command()
 def init(
@@ -56,7 +58,8 @@ def import_(
         raise typer.BadParameter(f"{fmt!r} is not a format; use one of {', '.join(READERS)}", param_hint="--format")
     parsed_day = _parse_day(day)
     config = state.config()
-    stdin = sys.stdin.buffer.read() if "-" in inputs else None
+    # One byte over the cap is enough for the reader to say the input is too large.
+    stdin = sys.stdin.buffer.read(config.max_file_size + 1) if "-" in inputs else None
     with progress_bar("reading") as advance:
         report = pipeline.import_into_store(config, inputs, fmt=fmt, day=parsed_day, stdin=stdin, progress=advance)
     _finish_import(report)
@@ -64,8 +67,9 @@ def import_(
 
 @app.command()
 def sync() -> None:
-    """Re-read the sources in newsletter.toml; unchanged files are skipped.
+    """Re-read the sources in newsletter.toml: changed files, and feeds (side by side, conditionally).
 
+    A problem is said once, when it appears or its input changes; exit 1 when this run found one.
     Example: newsletter sync
     """
     from newsletter import pipeline
@@ -77,12 +81,65 @@ def sync() -> None:
 
 
 def _finish_import(report) -> None:
-    """Notes and rejections on stderr, the counts on stdout; exit 1 when anything was rejected."""
+    """Notes and rejections on stderr, the counts on stdout; exit 1 when anything was rejected (this time)."""
     _print_report(report)
     typer.echo(report.summary())
     if report.rejected:
         raise typer.Exit(EXIT_ERROR)
 
+
+
+@app.command("sources")
+def sources_(as_json: AsJson = False, as_csv: AsCsv = False, no_sync: NoSync = False) -> None:
+    """List the sources in newsletter.toml with what their last syncs found.
+
+    Each source: last read, articles, last error, HTTP status, ETag and next fetch (with `every`).
+    Keys (--json, --csv): source, kind, format, every, last_checked, last_read, articles, http_status, etag,
+    last_modified, last_error, moved_to, gone, next_fetch (ISO 8601 or null), problems ([{input, error}]).
+    Example: newsletter sources --json
+    """
+    from newsletter import pipeline
+
+    config = state.config()
+    rows = [_source_json(row) for row in _synced(pipeline.source_status, config, sync_first=not no_sync)]
+    when = local_time(config.timezone)
+    emit_rows(rows, SOURCE_COLUMNS, as_json=as_json, as_csv=as_csv,
+              table=["source", "last_read", "articles", "http_status", "last_error", "etag", "next_fetch"],
+              show={"last_read": lambda iso, row: when(iso, row) or "never", "http_status": _status,
+                    "last_error": _error, "next_fetch": lambda iso, row: _next(iso, row, when)})
+
+
+def _source_json(row) -> dict:
+    iso = lambda dt: dt.isoformat() if dt else None  # noqa: E731
+    state = row.state
+    return {"source": row.source.label, "kind": row.kind, "format": row.source.format,
+            "every": str(row.source.every) if row.source.every else None, "last_checked": iso(state.last_checked),
+            "last_read": iso(state.last_read), "articles": state.articles, "http_status": state.status,
+            "etag": state.etag, "last_modified": state.last_modified, "last_error": state.error,
+            "moved_to": state.moved_to, "gone": state.gone, "next_fetch": iso(row.next_look),
+            "problems": [{"input": key, "error": error} for key, error in row.problems]}
+
+
+def _status(status, row: dict) -> str:
+    if row["gone"]:
+        return "410 gone"
+    if row["moved_to"]:
+        return f"{status or ''} moved".strip()
+    return str(status or "")
+
+
+def _error(error, row: dict) -> str:
+    return _shorten(error or (row["problems"][0]["error"] if row["problems"] else ""))
+
+
+def _next(iso, row: dict, when) -> str:
+    if row["gone"]:
+        return "never (gone)"
+    return when(iso, row) if iso else "every sync"
+
+
+def _shorten(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @app.command()
@@ -105,11 +162,10 @@ def articles(
     from newsletter import pipeline
 
     config = state.config()
-    found, report = pipeline.list_articles(
-        config, topics=topic or [], since=_parse_moment(since, "--since", config.timezone),
-        until=_parse_moment(until, "--until", config.timezone, end_of_day=True),
-        source=source, limit=limit, sync_first=not no_sync)
-    _sync_lines(report)
+    since_at = _parse_moment(since, "--since", config.timezone)
+    until_at = _parse_moment(until, "--until", config.timezone, end_of_day=True)
+    found = _synced(pipeline.list_articles, config, topics=topic or [], since=since_at, until=until_at, source=source,
+                    limit=limit, sync_first=not no_sync)
     rows = [{"id": a.id, "title": a.title, "url": a.url, "source": a.source, "published": a.published.isoformat(),
              "topics": list(a.topics), "author": a.author, "draft": a.draft} for a in found]
     emit_rows(rows, ARTICLE_COLUMNS, as_json=as_json, as_csv=as_csv,
@@ -126,8 +182,7 @@ def topics(as_json: AsJson = False, as_csv: AsCsv = False, no_sync: NoSync = Fal
     from newsletter import pipeline
 
     config = state.config()
-    found, report = pipeline.list_topics(config, sync_first=not no_sync)
-    _sync_lines(report)
+    found = _synced(pipeline.list_topics, config, sync_first=not no_sync)
     rows = [{"name": r.name, "slug": r.slug, "count": r.count, "latest": r.latest.isoformat() if r.latest else None}
             for r in found]
     emit_rows(rows, TOPIC_COLUMNS, as_json=as_json, as_csv=as_csv, show={"latest": local_time(config.timezone, "%Y-%m-%d")})
@@ -157,7 +212,8 @@ def build(
 
     parsed_day = _parse_day(day)
     config = state.config()
-    result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync)
+    with progress_bar("syncing") as advance:
+        result = pipeline.build(config, digest, parsed_day, force=force, sync_first=not no_sync, progress=advance)
     if not as_json:
         _sync_lines(result.sync)
     for note in result.notes:

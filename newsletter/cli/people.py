@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsCsv, AsJson, NoSync, _parse_day, app, emit_rows,
-                                progress_bar, state)
+from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsCsv, AsJson, NoSync, _parse_day, _sync_lines, app,
+                                emit_rows, progress_bar, state)
 
 ISSUE_COLUMNS = ("digest", "key", "date", "cutoff", "subject", "articles", "sent", "failed", "skipped", "pending",
                  "claimed", "unknown", "error")
@@ -70,7 +70,8 @@ def send(
     parsed_day = _parse_day(day)
     config = state.config()
     if to:
-        report = sending.send_test(config, digest, parsed_day, to, sync_first=not no_sync)
+        _sync_first(config, no_sync)
+        report = sending.send_test(config, digest, parsed_day, to, sync_first=False)
         if report.nothing:
             typer.echo(f"nothing sent: {report.nothing}")
             return
@@ -96,10 +97,11 @@ def send(
             return True
         return typer.confirm(f"Send '{plan.subject}' to {count} subscribers?", default=False, err=True)
 
+    _sync_first(config, no_sync)
     try:
         with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
             report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
-                                                 progress=progress, stop=stop, sync_first=not no_sync, force=force,
+                                                 progress=progress, stop=stop, sync_first=False, force=force,
                                                  retry_unknown=retry_unknown)
     except CheckError as exc:
         print_findings([f for f in exc.findings if f.severity == "error"], err=True)
@@ -129,6 +131,16 @@ def send(
         raise typer.Exit(EXIT_INTERRUPTED)
     if report.failed or report.unknown:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _sync_first(config, no_sync: bool) -> None:
+    """Sync here rather than inside the send, so that what the sync skipped is said before anything goes out."""
+    if no_sync:
+        return
+    from newsletter import pipeline
+
+    with progress_bar("syncing") as advance:
+        _sync_lines(pipeline.sync_store(config, advance))
 
 
 def _failures(report) -> None:

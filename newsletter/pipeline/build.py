@@ -16,7 +16,7 @@ from newsletter.model import Article, Issue, Rendered
 from newsletter.pipeline.checking import check_rendered
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.drafts import draft_path, read_draft, write_draft
-from newsletter.pipeline.ingest import ImportReport, sync
+from newsletter.pipeline.ingest import ImportReport, Progress, sync
 from newsletter.select import IssueSlot, held_over, select_articles, select_issue, slot_for_date
 from newsletter.store import Store
 
@@ -42,22 +42,23 @@ class BuildResult:
 
 
 def build(config: Config, digest_name: str | None = None, day: date | None = None, *, force: bool = False,
-          sync_first: bool = True, now: datetime | None = None) -> BuildResult:
+          sync_first: bool = True, now: datetime | None = None, progress: Progress | None = None) -> BuildResult:
     """Build one issue of a digest (by date) into the outbox and record it."""
-    with _day_issue(config, digest_name, day, sync_first, now) as (store, digest, slot, now, synced):
+    with _day_issue(config, digest_name, day, sync_first, now, progress) as (store, digest, slot, now, synced):
         result = build_slot(config, store, digest, slot, force=force, now=now)
         result.sync = synced
         return result
 
 
 @contextmanager
-def _day_issue(config: Config, digest_name: str | None, day: date | None, sync_first: bool, now: datetime | None):
+def _day_issue(config: Config, digest_name: str | None, day: date | None, sync_first: bool, now: datetime | None,
+               progress: Progress | None = None):
     """What build, draft and check of an issue by date start from: (store, digest, slot, now, sync report)."""
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot_for_date(digest, day or now.astimezone(digest.timezone).date())
     with open_store(config) as store:
-        yield store, digest, slot, now, sync(config, store) if sync_first else None
+        yield store, digest, slot, now, sync(config, store, progress) if sync_first else None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from newsletter.config import Config, Digest
 from newsletter.errors import DraftError
 from newsletter.model import Article
 from newsletter.select import IssueSlot, format_draft, parse_draft
-from newsletter.sources.common import canonical_url, markdown_to_html
+from newsletter.sources import canonical_url, markdown_to_html
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from newsletter import sources
 from newsletter.config import Config, Source
 from newsletter.errors import SourceError
-from newsletter.model import Article, ReadResult, Rejection
-from newsletter.sources.common import day_to_datetime
-from newsletter.sources.fetch import fetch
+from newsletter.model import ReadResult, Rejection
 from newsletter.pipeline.common import open_store
 from newsletter.store import Store
+from newsletter.walk import Found, Skipped, walk
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ UPSERT_BATCH = 2000
 
 @dataclass
 class ImportReport:
-    """What an import or sync did: counts, rejected items, notes, and inputs skipped as unchanged."""
+    """What an import or sync did: counts, what it has to say (said once), and what it left alone."""
 
     new: int = 0
     updated: int = 0
@@ -35,186 +36,230 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
     inputs: int = 0
     inputs_unchanged: int = 0
+    known_problems: int = 0  # inputs failing as they did at the last sync: said then, not again
+    not_due: int = 0         # sources marked `every` that were looked at recently enough
 
     def summary(self) -> str:
         text = f"{self.new} new, {self.updated} updated, {self.unchanged} unchanged, {len(self.rejected)} rejected"
+        more = []
         if self.inputs_unchanged:
-            text += f" ({self.inputs_unchanged} of {self.inputs} inputs unchanged since the last sync)"
-        return text
+            more.append(f"{self.inputs_unchanged} of {self.inputs} inputs unchanged since the last sync")
+        if self.not_due:
+            more.append(f"{self.not_due} {'source' if self.not_due == 1 else 'sources'} not due yet (every)")
+        if self.known_problems:
+            more.append(f"{self.known_problems} known {'problem' if self.known_problems == 1 else 'problems'} "
+                        "not repeated: see `newsletter sources`")
+        return text + (f" ({'; '.join(more)})" if more else "")
 
 
 # -- reading ---------------------------------------------------------------
 
-def _undated(config: Config, day: date | None) -> tuple[datetime, str]:
+def _contexts(config: Config, day: date | None = None) -> Callable[..., sources.ReadContext]:
+    """A ReadContext maker for one import or sync: every input of it dates undated items alike."""
     if day is not None:
-        return day_to_datetime(day, config.timezone), f"--date {day.isoformat()}"
-    return datetime.now(config.timezone), "the import time"
+        when, label = sources.day_to_datetime(day, config.timezone), f"--date {day.isoformat()}"
+    else:
+        when, label = datetime.now(config.timezone), "the import time"
 
+    def ctx_for(origin: str, root: str | None = None, content_type: str | None = None) -> sources.ReadContext:
+        return sources.ReadContext(origin=origin, tz=config.timezone, undated=when, undated_label=label, root=root,
+                                   content_type=content_type, max_file_size=config.max_file_size,
+                                   max_article_size=config.max_article_size)
 
-def _read_one(data: bytes, origin: str, fmt: str | None, config: Config, day: date | None) -> ReadResult:
-    when, label = _undated(config, day)
-    ctx = sources.ReadContext(origin=origin, tz=config.timezone, undated=when, undated_label=label)
-    try:
-        return sources.read(data, ctx, fmt)
-    except SourceError as exc:
-        return ReadResult(rejected=[Rejection(origin, "", str(exc).removeprefix(f"{origin}: "))])
-
-
-def _walk(root: Path, fmt: str | None) -> Iterator[os.DirEntry]:
-    """Files below a folder that a reader takes (by extension, or all with --format), hidden ones skipped."""
-    stack = [root]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError as exc:
-            log.warning("cannot list %s: %s", root, exc)
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            if entry.is_dir(follow_symlinks=True):
-                stack.append(Path(entry.path))
-            elif fmt or Path(entry.name).suffix.lower() in sources.SUFFIXES:
-                yield entry
+    return ctx_for
 
 
 class _Importer:
-    """Collects read results and writes them to the store in batches."""
+    """Collects read results and writes them to the store in batches.
 
-    def __init__(self, store: Store, report: ImportReport):
-        self.store, self.report = store, report
+    Articles that carry the id an earlier release gave them (see model.ReadResult.aliases)
+    wait until the end: the old id is re-keyed only when exactly one file claims it.
+    """
+
+    def __init__(self, store: Store, report: ImportReport, claims: Counter):
+        self.store, self.report, self.claims = store, report, claims
         self.pending = ReadResult()
+        self.aliased = ReadResult()
 
     def add(self, result: ReadResult) -> None:
         self.report.rejected.extend(result.rejected)
         self.report.notes.extend(result.notes)
-        self.pending.articles.extend(result.articles)
-        self.pending.undated |= result.undated
+        for article in result.articles:
+            target = self.aliased if article.id in result.aliases else self.pending
+            target.articles.append(article)
+            if article.id in result.undated:
+                target.undated.add(article.id)
+        self.aliased.aliases.update(result.aliases)
         if len(self.pending.articles) >= UPSERT_BATCH:
-            self.flush()
+            self._upsert(self.pending)
+            self.pending = ReadResult()
 
-    def flush(self) -> None:
-        if self.pending.articles:
-            counts = self.store.upsert(self.pending.articles, self.pending.undated)
+    def take(self, done: sources.Refreshed) -> None:
+        self.add(done.result)
+        self.report.inputs += done.inputs
+        self.report.inputs_unchanged += done.unchanged
+        self.report.known_problems += done.known_problems
+
+    def finish(self) -> None:
+        renames = {}
+        for new, old in self.aliased.aliases.items():
+            if self.claims[old] == 1:
+                renames[old] = new
+            elif self.claims[old] > 1:
+                self.report.notes.append(
+                    f"{new.removeprefix('file:')}: {self.claims[old]} files have its name, so the article an earlier "
+                    f"release stored as {old} is left as it was (check that the next issue does not carry it twice)")
+        if renames:
+            self.store.rename_articles(renames)
+        self._upsert(self.pending)
+        self._upsert(self.aliased)
+
+    def _upsert(self, batch: ReadResult) -> None:
+        if batch.articles:
+            counts = self.store.upsert(batch.articles, batch.undated)
             self.report.new += counts.new
             self.report.updated += counts.updated
             self.report.unchanged += counts.unchanged
-        self.pending = ReadResult()
+
+
+def _claims(paths, fmt: str | None) -> Counter:
+    """How many Markdown files may carry each release-1 id (a file's stem)."""
+    return Counter(sources.legacy_id(p) for p in paths
+                   if (fmt or sources.SUFFIXES.get(Path(p).suffix.lower())) == "markdown")
 
 
 def import_inputs(config: Config, store: Store, inputs: list[str], *, fmt: str | None = None,
                   day: date | None = None, stdin: bytes | None = None, progress: Progress | None = None) -> ImportReport:
     """Read files, folders (recursively), URLs and standard input ("-") into the store."""
     report = ImportReport()
-    importer = _Importer(store, report)
-    jobs: list[tuple[str, Callable[[], bytes]]] = []
+    ctx_for = _contexts(config, day)
+    jobs: list[tuple[str, str | None]] = []  # (path, the source folder its id is relative to)
+    urls: list[str] = []  # and "-": standard input is read with the fetches
     for item in inputs:
-        if item == "-":
-            jobs.append(("<stdin>", lambda: stdin or b""))
-        elif item.startswith(("http://", "https://")):
-            jobs.append((item, lambda url=item: fetch(url).data or b""))
+        if item == "-" or item.startswith(("http://", "https://")):
+            urls.append(item)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            for entry in walk(path):
+                if isinstance(entry, Skipped):
+                    report.notes.append(f"{entry.path}: {entry.reason}")
+                elif fmt or Path(entry.path).suffix.lower() in sources.SUFFIXES:
+                    jobs.append((entry.path, _root(config, entry.path, os.path.realpath(path))))
+        elif path.is_file():
+            real = os.path.realpath(path)
+            jobs.append((real, _root(config, real, None)))
+        elif path.exists():
+            report.rejected.append(Rejection(item, "", "is not a regular file (a device, pipe or socket)"))
         else:
-            path = Path(item)
-            if path.is_dir():
-                jobs.extend((e.path, lambda p=e.path: Path(p).read_bytes()) for e in _walk(path, fmt))
-            elif path.exists():
-                jobs.append((item, path.read_bytes))
-            else:
-                report.rejected.append(Rejection(item, "", "does not exist (check the path)"))
-    report.inputs = len(jobs)
-    for done, (origin, load) in enumerate(jobs, 1):
-        try:
-            data = load()
-        except SourceError as exc:
-            report.rejected.append(Rejection(origin, "", exc.message + (f" ({exc.hint})" if exc.hint else "")))
-        except OSError as exc:
-            report.rejected.append(Rejection(origin, "", f"cannot be read: {exc.strerror}"))
-        else:
-            importer.add(_read_one(data, origin, fmt, config, day))
+            report.rejected.append(Rejection(item, "", "does not exist (check the path)"))
+    importer = _Importer(store, report, _claims((path for path, _ in jobs), fmt))
+    report.inputs = len(jobs) + len(urls)
+    done = itertools.count(1)
+    for path, root in jobs:
+        importer.add(_read_path(path, ctx_for(path, root=root), fmt))
         if progress:
-            progress(done, len(jobs))
-    importer.flush()
-    return report
+            progress(next(done), report.inputs)
 
+    def load(url: str) -> ReadResult:
+        if url == "-":
+            return sources.read(stdin or b"", ctx_for("<stdin>"), fmt)
+        got = sources.fetch(url, max_bytes=config.max_file_size)
+        if got.error:
+            return ReadResult(rejected=[Rejection(url, "", f"{got.error} ({got.hint or 'check the URL and the network'})")])
+        return sources.read(got.data or b"", ctx_for(url, content_type=got.content_type), fmt)
 
-def sync(config: Config, store: Store, progress: Progress | None = None) -> ImportReport:
-    """Re-read the configured sources; files whose size and mtime are unchanged are not parsed again."""
-    report = ImportReport()
-    importer = _Importer(store, report)
-    for source in config.sources:
-        if source.url:
-            _sync_url(config, store, source, report, importer)
-        else:
-            _sync_path(config, store, source, report, importer, progress)
-    importer.flush()
-    return report
-
-
-def _sync_url(config: Config, store: Store, source: Source, report: ImportReport, importer: _Importer) -> None:
-    report.inputs += 1
-    old = store.source_states(source.url).get(source.url, (None, None, None, None))
-    try:
-        got = fetch(source.url, old[2], old[3])
-    except SourceError as exc:
-        report.rejected.append(Rejection(source.url, "", exc.message))
-        return
-    if got.data is None:
-        report.inputs_unchanged += 1
-        return
-    result = _read_one(got.data, source.url, source.format, config, None)
-    importer.add(result)
-    if not result.rejected:
-        store.save_source_states({source.url: (None, len(got.data), got.etag, got.last_modified)})
-
-
-def _sync_path(config: Config, store: Store, source: Source, report: ImportReport, importer: _Importer,
-               progress: Progress | None) -> None:
-    root = source.path
-    if not root.exists():
-        report.rejected.append(Rejection(str(root), "", "does not exist (fix the path in [[sources]])"))
-        return
-    seen = store.source_states(str(root) + os.sep if root.is_dir() else str(root))
-    if root.is_dir():
-        files = [(e.path, e.stat()) for e in _walk(root, source.format)]
-    else:
-        files = [(str(root), root.stat())]
-    fresh: dict[str, tuple] = {}
-    report.inputs += len(files)
-    for done, (path, st) in enumerate(files, 1):
-        if seen.get(path, (None, None))[:2] == (st.st_mtime_ns, st.st_size):
-            report.inputs_unchanged += 1
-            continue
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            report.rejected.append(Rejection(path, "", f"cannot be read: {exc.strerror}"))
-            continue
-        result = _read_one(data, path, source.format, config, None)
+    tick = (lambda: progress(next(done), report.inputs)) if progress else None
+    for _, result in sources.in_parallel(load, urls, tick):
         importer.add(result)
-        # A file with rejected items is read again next time, so its errors keep being reported.
-        if not result.rejected:
-            fresh[path] = (st.st_mtime_ns, st.st_size, None, None)
-        if progress:
-            progress(done, len(files))
-    importer.flush()
-    live = {path for path, _ in files}
-    store.save_source_states(fresh, removed=[k for k in seen if k not in live])
+    importer.finish()
+    return report
+
+
+def _read_path(path: str, ctx: sources.ReadContext, fmt: str | None) -> ReadResult:
+    try:
+        data = sources.load_file(path, os.stat(path).st_size, ctx.max_file_size)
+    except SourceError as exc:
+        return ReadResult(rejected=[Rejection(path, "", f"{exc.message} ({exc.hint})")])
+    except OSError as exc:
+        return ReadResult(rejected=[Rejection(path, "", f"cannot be read: {exc.strerror or exc}")])
+    return sources.read(data, ctx, fmt)
+
+
+def _root(config: Config, path: str, default: str | None) -> str | None:
+    """The folder a file's id is taken relative to: the outermost configured source folder it is in, else `default`.
+
+    So a file has one id whichever way it is read: by `import`, or through a folder inside another.
+    """
+    folders = [str(s.path) for s in config.sources if s.path is not None and s.path.is_dir()
+               and path.startswith(sources.file_key(s.path))]
+    return min(folders, key=len) if folders else default
+
+
+def sync(config: Config, store: Store, progress: Progress | None = None, *, now: datetime | None = None) -> ImportReport:
+    """Re-read the configured sources: only what changed, feeds side by side; each problem is said once."""
+    now = now or datetime.now(timezone.utc)
+    report = ImportReport()
+    ctx_for = _contexts(config)
+    states = store.sync_state.sources()
+    folders: list[tuple[Source, list]] = []
+    feeds = []
+    for source in config.sources:
+        state = states.get(source.label)
+        if not sources.due(source, state, now):
+            report.not_due += 1
+        elif source.url:
+            feeds.append((source, state))
+        else:
+            folders.append((source, sources.list_files(source)))
+    found = {source: [e.path for e in listed if isinstance(e, Found)] for source, listed in folders}
+    claims = sum((_claims(paths, source.format) for source, paths in found.items()), Counter())
+    importer = _Importer(store, report, claims)
+    total = sum(map(len, found.values())) + len(feeds)
+    count = itertools.count(1)
+    tick = (lambda: progress(next(count), total)) if progress else None
+    new_states, changed, removed = [], [], []
+    read_already: set[str] = set()
+    for source, listed in folders:
+        key = sources.file_key(source.path)
+        old = store.sync_state.files(key) if source.path.is_dir() else {
+            k: v for k, v in store.sync_state.files(str(source.path)).items() if k == str(source.path)}
+        # A folder inside another configured folder: its files were read with the outer one.
+        listed = [e for e in listed if e.path not in read_already]
+        read_already.update(e.path for e in listed)
+        done = sources.refresh_folder(source, states.get(source.label), old, listed, ctx_for, now, tick,
+                                      root=_root(config, str(source.path), None))
+        importer.take(done)
+        new_states.append(done.state)
+        # Only what changed is written: a sync of 10,000 unchanged files writes no file state.
+        changed += [f for f in done.files if old.get(f.key) != f]
+        removed += done.removed
+    for source, done in sources.refresh_feeds(feeds, ctx_for, now, config.max_file_size, tick):
+        importer.take(done)
+        new_states.append(done.state)
+    # Articles first, states after: a sync killed in between reads the same inputs again next time.
+    importer.finish()
+    # A file left out of an outer folder's listing because an inner one read it is not gone.
+    gone = [key for key in removed if key not in read_already]
+    store.sync_state.save(new_states, changed, gone, keep_sources={s.label for s in config.sources})
+    return report
 
 
 # -- listing ---------------------------------------------------------------
 
 def list_articles(config: Config, *, topics: list[str], since: datetime | None, until: datetime | None,
-                  source: str | None, limit: int | None, sync_first: bool = True) -> tuple[list[Article], ImportReport | None]:
+                  source: str | None, limit: int | None, sync_first: bool = True,
+                  progress: Progress | None = None) -> tuple[list, ImportReport | None]:
     """Stored articles, newest first, after an incremental sync."""
     with open_store(config) as store:
-        report = sync(config, store) if sync_first else None
+        report = sync(config, store, progress) if sync_first else None
         return store.find_articles(topics_any=topics, since=since, until=until, source=source, limit=limit), report
 
 
-def list_topics(config: Config, *, sync_first: bool = True):
+def list_topics(config: Config, *, sync_first: bool = True, progress: Progress | None = None):
     """Every topic with its article count and latest date, after an incremental sync."""
     with open_store(config) as store:
-        report = sync(config, store) if sync_first else None
+        report = sync(config, store, progress) if sync_first else None
         return store.topic_counts(), report
 
 
@@ -228,4 +273,3 @@ def sync_store(config: Config, progress: Progress | None = None) -> ImportReport
     """`newsletter sync`: re-read the configured sources."""
     with open_store(config) as store:
         return sync(config, store, progress)
-

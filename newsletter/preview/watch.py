@@ -9,13 +9,15 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterable
 
+from newsletter.walk import Found, walk
+
 log = logging.getLogger(__name__)
 
 Stamp = tuple[int, int] | None  # (mtime_ns, size), None when the path is missing
 
 
 def snapshot(roots: Iterable[Path]) -> dict[str, Stamp]:
-    """Every file under the roots (hidden ones and editors' scratch files skipped) with its mtime and size."""
+    """Every file under the roots (skipped as every walker skips them: see newsletter.walk) with its mtime and size."""
     seen: dict[str, Stamp] = {}
     for root in roots:
         try:
@@ -26,25 +28,10 @@ def snapshot(roots: Iterable[Path]) -> dict[str, Stamp]:
         if not stat.S_ISDIR(st.st_mode):
             seen[str(root)] = (st.st_mtime_ns, st.st_size)
             continue
-        stack = [str(root)]
-        while stack:
-            try:
-                entries = list(os.scandir(stack.pop()))
-            except OSError:
-                continue
-            for entry in entries:
-                # Swap and backup files (.x.swp, #x#, x~) change on every keystroke of an
-                # unsaved buffer; only a real save should re-render.
-                if entry.name.startswith((".", "#")) or entry.name.endswith("~"):
-                    continue
-                try:
-                    if entry.is_dir():
-                        stack.append(entry.path)
-                    else:
-                        info = entry.stat()
-                        seen[entry.path] = (info.st_mtime_ns, info.st_size)
-                except OSError:
-                    continue  # removed while we looked: the next snapshot will not have it
+        # Swap and backup files change on every keystroke of an unsaved buffer; only a real save should re-render.
+        for entry in walk(root):
+            if isinstance(entry, Found):
+                seen[entry.path] = (entry.stat.st_mtime_ns, entry.stat.st_size)
     return seen
 
 

@@ -2,20 +2,27 @@
 
 A reader takes the raw bytes of one input and a ReadContext and returns a ReadResult:
 the good articles, one Rejection per unusable item, and notes (such as undated items
-and the date they were given). A reader raises SourceError only when the input as a
-whole is unusable (binary, not UTF-8, not the format it claims); the caller turns that
-into a rejection of the whole input and goes on with the others.
+and the date they were given). A reader raises SourceError when the input as a whole is
+unusable (binary, not UTF-8, not the format it claims). Every reader is called through
+`read`, the one guard: whatever a reader or its parser raises (SourceError, or a crash
+deep in feedparser, json or YAML on hostile input) becomes one rejection naming the input,
+and the caller goes on with the others. Within a reader, `fields.item` does the same for
+each item.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 from zoneinfo import ZoneInfo
 
+from newsletter.config import DEFAULT_MAX_ARTICLE_SIZE, DEFAULT_MAX_FILE_SIZE, format_size
 from newsletter.errors import SourceError
-from newsletter.model import ReadResult
+from newsletter.model import ReadResult, Rejection
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,10 @@ class ReadContext:
     tz: ZoneInfo           # a date without a time is noon in this zone
     undated: datetime      # the date an item without one is given
     undated_label: str     # how that date was chosen: "--date 2024-10-11", "the import time"
+    root: str | None = None          # the source folder a file path is taken relative to (Markdown ids)
+    content_type: str | None = None  # the Content-Type a server sent with a fetched input
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    max_article_size: int = DEFAULT_MAX_ARTICLE_SIZE
 
 
 Reader = Callable[[bytes, ReadContext], ReadResult]
@@ -85,9 +96,46 @@ def detect_format(name: str, data: bytes) -> str:
                       hint="use --format markdown|feed|jsonfeed|json|jsonl|digest")
 
 
+# What to fix when a parser fails on an input of this format.
+_FIX = {"feed": "check it with https://validator.w3.org/feed/ or ask its publisher",
+        "jsonfeed": "check it against https://www.jsonfeed.org/version/1.1/ or ask its publisher"}
+
+
 def read(data: bytes, ctx: ReadContext, fmt: str | None = None) -> ReadResult:
-    """Read one input with the named reader, or the one its name and content suggest."""
-    fmt = fmt or detect_format(ctx.origin, data)
-    if fmt not in READERS:
-        raise SourceError(f"unknown format {fmt!r}", where=ctx.origin, hint="use one of " + ", ".join(READERS))
-    return READERS[fmt](data, ctx)
+    """Read one input with the named reader, or the one its name and content suggest; never raises.
+
+    Anything that goes wrong is one rejection of the input that says what to fix.
+    """
+    from newsletter.sources.common import describe_failure, scrub
+
+    try:
+        if len(data) > ctx.max_file_size:
+            raise SourceError(f"is larger than {format_size(ctx.max_file_size)}", where=ctx.origin,
+                              hint="raise max_file_size in [newsletter] if it is meant to be read")
+        fmt = fmt or detect_format(ctx.origin, data)
+        if fmt not in READERS:
+            raise SourceError(f"unknown format {fmt!r}", where=ctx.origin, hint="use one of " + ", ".join(READERS))
+        result = READERS[fmt](data, ctx)
+    except SourceError as exc:
+        result = ReadResult(rejected=[Rejection(ctx.origin, "", str(exc).removeprefix(f"{ctx.origin}: "))])
+    except Exception as exc:  # noqa: BLE001 - the one guard: no input may crash a command
+        log.debug("%s: the %s reader failed", ctx.origin, fmt, exc_info=True)
+        fix = _FIX.get(READERS[fmt].__name__.removeprefix("read_") if fmt in READERS else "", "fix or remove it")
+        result = ReadResult(rejected=[Rejection(ctx.origin, "", describe_failure(exc, fix))])
+    # Messages quote the input: none of them may carry a character that cannot be printed or stored.
+    result.notes = [scrub(note)[0] for note in result.notes]
+    result.rejected = [Rejection(*(scrub(part)[0] for part in (r.origin, r.item, r.reason))) for r in result.rejected]
+    return result
+
+
+# The sources package's offer to the pipeline; below `read`, which these use.
+from newsletter.sources.common import canonical_url, day_to_datetime, legacy_id  # noqa: E402
+from newsletter.sources.fetch import Fetched, fetch  # noqa: E402
+from newsletter.sources.html import markdown_to_html  # noqa: E402
+from newsletter.sources.refresh import (  # noqa: E402
+    Refreshed, due, file_key, in_parallel, list_files, load_file, next_look, refresh_feeds, refresh_folder,
+)
+
+__all__ = ["READERS", "SUFFIXES", "Fetched", "ReadContext", "Reader", "Refreshed", "canonical_url", "day_to_datetime",
+           "detect_format", "due", "fetch", "file_key", "in_parallel", "legacy_id", "list_files", "load_file",
+           "markdown_to_html", "next_look", "read", "refresh_feeds", "refresh_folder"]

@@ -1,54 +1,45 @@
-"""What every reader needs: ids, URL checks, HTML sanitizing, Markdown, dates, titles."""
+"""What every reader needs: ids, URL checks, dates, titles, topics, text cleaning, failure messages."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from datetime import date, datetime, time, timezone
+from pathlib import PurePath
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-# What article HTML may keep: text structure, links and images, nothing active.
-ALLOWED_TAGS = {
-    "p", "br", "blockquote", "q", "cite", "em", "i", "strong", "b", "u", "s", "sub", "sup",
-    "a", "ul", "ol", "li", "h2", "h3", "h4", "pre", "code", "img", "figure", "figcaption", "hr",
-    "abbr", "small", "span",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"}, "abbr": {"title"}}
 TRACKING_PARAMS = re.compile(r"^(utm_[a-z]+|fbclid|gclid|mc_cid|mc_eid)$", re.I)
+# An id is a primary key (2,048 characters on PostgreSQL); longer ones are stored as their hash.
+MAX_ID = 2000
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# C0 and C1 controls but tab and line breaks: invisible in a digest, and NUL cannot be stored on PostgreSQL.
+# Each becomes a space, as in headers (compose.headers): NEL and VT separate words, and a space folds away.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 class ItemError(ValueError):
     """One item is unusable; the reader records it as a rejection and goes on."""
 
 
-def sanitize_html(html: str) -> str:
-    """Keep only the allowlisted tags and attributes; drop scripts, handlers, javascript: URLs."""
-    import nh3
-
-    if not html:
-        return ""
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-        strip_comments=True,
-    ).strip()
+def scrub(text: str) -> tuple[str, bool]:
+    """Text with control characters as spaces, lone surrogates replaced by U+FFFD; and whether any were replaced."""
+    cleaned, replaced = _SURROGATE.subn("\ufffd", text)
+    return _CONTROL.sub(" ", cleaned), bool(replaced)
 
 
-_md = None
-
-
-def markdown_to_html(text: str) -> str:
-    """Markdown (inline HTML allowed) -> sanitized HTML."""
-    global _md
-    if _md is None:
-        from markdown_it import MarkdownIt
-
-        _md = MarkdownIt("commonmark", {"html": True, "typographer": False})
-    return sanitize_html(_md.render(text)) if text.strip() else ""
+def describe_failure(exc: BaseException, fix: str = "fix or remove it") -> str:
+    """What a parser's exception means for an input or item, as the end of a one-line rejection."""
+    if isinstance(exc, RecursionError):
+        return "is nested too deeply to read; flatten it"
+    if isinstance(exc, MemoryError):
+        return "is too large to read; split it into smaller files"
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        return "holds a number of over 4,300 digits; remove it"
+    detail = scrub(" ".join(str(exc).split()))[0]
+    detail = detail if len(detail) <= 120 else detail[:119] + "…"
+    return f"cannot be read: the parser failed on malformed content ({type(exc).__name__}: {detail}); {fix}"
 
 
 def split_lede(markdown: str) -> tuple[str, str]:
@@ -93,24 +84,46 @@ def check_url(value, field: str = "url") -> str | None:
     return url
 
 
-def canonical_url(url: str) -> str:
-    """The form of a URL used as an article id: lower-case host, no fragment, no tracking params."""
+def canonical_url(url: str, keep_fragment: bool = False) -> str:
+    """The form of a URL used as an article id: lower-case host, no tracking params, no fragment unless asked."""
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if parts.port and not (parts.scheme == "http" and parts.port == 80 or parts.scheme == "https" and parts.port == 443):
         host = f"{host}:{parts.port}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING_PARAMS.match(k)])
-    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, ""))
+    return urlunsplit((parts.scheme.lower(), host, parts.path or "/", query, parts.fragment if keep_fragment else ""))
 
 
-def article_id(url: str | None, guid: str | None, source: str | None, title: str, stamp: str) -> str:
+def article_id(url: str | None, guid: str | None, source: str | None, title: str, stamp: str,
+               keep_fragment: bool = False) -> str:
     """Canonical URL, else the feed's own id, else a hash of source, title and timestamp as written."""
     if url:
-        return canonical_url(url)
+        return bounded_id(canonical_url(url, keep_fragment))
     if guid and guid.strip():
-        return guid.strip()
+        return bounded_id(guid.strip())
     key = "\x1f".join([source or "", title, stamp])
-    return "sha1:" + hashlib.sha1(key.encode("utf-8")).hexdigest()
+    return _hashed(key)
+
+
+def file_id(origin: str, root: str | None) -> str | None:
+    """A local file's own identity: its path below the source folder; None for stdin and URLs."""
+    if origin.startswith(("<", "http://", "https://")):
+        return None
+    return "file:" + PurePath(os.path.relpath(origin, root or os.path.dirname(origin) or ".")).as_posix()
+
+
+def legacy_id(origin: str) -> str:
+    """The id release 1 gave a Markdown file without url or id: its stem alone (2024/note.md and 2025/note.md collided)."""
+    return f"file:{PurePath(origin).stem}"
+
+
+def bounded_id(value: str) -> str:
+    """An id as given, or its hash when it is too long to be a key."""
+    return value if len(value) <= MAX_ID else _hashed(value)
+
+
+def _hashed(key: str) -> str:
+    return "sha1:" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def topics_from(value) -> tuple[str, ...]:
@@ -198,7 +211,11 @@ def parse_datetime(value, tz: ZoneInfo) -> datetime:
 
 
 def to_utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc)
+    """The same moment in UTC; ItemError for a date that has none (the first or last hours of the calendar)."""
+    try:
+        return dt.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        raise ItemError(f"date {dt.isoformat()} is out of range (years 1 to 9999 in UTC)") from None
 
 
 def decode_text(data: bytes, origin: str) -> str:

@@ -8,11 +8,10 @@ import re
 from dataclasses import dataclass
 
 from newsletter.errors import SourceError
-from newsletter.model import Article, ReadResult, Rejection
-from newsletter.sources import ReadContext
-from newsletter.sources.common import (
-    ItemError, add_article, article_id, check_url, clean_title, day_to_datetime, decode_text, parse_date_text, topics_from,
-)
+from newsletter.model import ReadResult, Rejection
+from newsletter.sources import ReadContext, fields
+from newsletter.sources.common import ItemError, day_to_datetime, decode_text, parse_date_text
+from newsletter.sources.fields import Fields, repr_title
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +72,7 @@ def read_digest(data: bytes, ctx: ReadContext) -> ReadResult:
     by_indent = any(p.indented for seg in segments for p in seg if not p.kind)
     result = ReadResult()
     number = 0
+    built = []
     for seg in segments:
         if not any(p.kind for p in seg):
             count = sum(len(p.lines) for p in seg)
@@ -82,18 +82,15 @@ def read_digest(data: bytes, ctx: ReadContext) -> ReadResult:
             continue
         for chunk, ended in _chunks(seg):
             number += 1
-            label = f"item {number} '{_short(chunk[0].lines[0])}'"
+            label = f"item {number} {repr_title(chunk[0].lines[0])}"
             if not ended and (not has_separators or not any(p.kind.startswith("read_more") for p in chunk)):
                 # Without separators only 'More about:' ends an item, so trailing text is a cut-off item.
                 result.rejected.append(Rejection(ctx.origin, label, "has no 'More about:' line; end the item "
                                                  "with 'More about: <Topic>, <Topic>'"))
                 continue
-            try:
-                article, stamp = _item(chunk, ended, ctx, by_indent)
-            except ItemError as exc:
-                result.rejected.append(Rejection(ctx.origin, label, str(exc)))
-                continue
-            add_article(result, article, bool(stamp), ctx, f"item {number}")
+            built.append(fields.item(ctx, label, f"item {number}",
+                                     lambda chunk=chunk, ended=ended: _item(chunk, ended, ctx, by_indent), result))
+    fields.keep(result, ctx, built)
     log.debug("%s: %d digest items, %d rejected", ctx.origin, len(result.articles), len(result.rejected))
     return result
 
@@ -139,8 +136,8 @@ def _chunks(paras: list[_Para]) -> list[tuple[list[_Para], bool]]:
     return chunks
 
 
-def _item(chunk: list[_Para], ended: bool, ctx: ReadContext, by_indent: bool) -> tuple[Article, str]:
-    """One item's paragraphs -> (Article, its date as written or "")."""
+def _item(chunk: list[_Para], ended: bool, ctx: ReadContext, by_indent: bool) -> Fields:
+    """One item's paragraphs -> its raw fields."""
     head, rest = chunk[0], list(chunk[1:])
     if head.kind:
         word = "More about:" if head.kind == "topics" else "Read more"
@@ -148,12 +145,9 @@ def _item(chunk: list[_Para], ended: bool, ctx: ReadContext, by_indent: bool) ->
     if len(head.lines) > 1:
         raise ItemError(f"title must be one line (lines {head.line}-{head.line + len(head.lines) - 1}); "
                         "put a blank line after the title")
-    title = clean_title(head.text)
-    topics: tuple[str, ...] = ()
-    if ended:
-        topics = topics_from(_MORE_ABOUT.sub("", rest.pop().text, count=1))
+    topics = _MORE_ABOUT.sub("", rest.pop().text, count=1) if ended else None
 
-    stamp, published = "", ctx.undated
+    stamp, published = "", None
     if rest and not rest[0].kind:
         day = parse_date_text(rest[0].text)
         if day is not None:
@@ -170,11 +164,9 @@ def _item(chunk: list[_Para], ended: bool, ctx: ReadContext, by_indent: bool) ->
     if after:
         raise ItemError(f"has text after its 'Read more' line (line {after[0].line}); "
                         "end each item with a 'More about:' line")
-    url = check_url(url)
     lede, body = _lede_body(text, by_indent)
-    article = Article(id=article_id(url, None, source, title, stamp), title=title, published=published, url=url,
-                      source=source, topics=topics, lede=lede, body=body)
-    return article, stamp
+    return Fields(title=head.text, url=url, source=source, topics=topics, lede=("html", lede), body=("html", body),
+                  published=published, stamp=stamp)
 
 
 def _read_more(para: _Para) -> tuple[str | None, str | None]:
@@ -223,8 +215,3 @@ def _lede_body(paras: list[_Para], by_indent: bool) -> tuple[str, str]:
 def _p(para: _Para) -> str:
     # Digest text is plain text: markup in it is shown, never interpreted.
     return f"<p>{html.escape(para.text, quote=False)}</p>"
-
-
-def _short(line: str, limit: int = 60) -> str:
-    text = " ".join(line.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import logging
 import re
@@ -11,25 +10,44 @@ from datetime import datetime, timezone
 import feedparser
 
 from newsletter.errors import SourceError
-from newsletter.model import Article, ReadResult, Rejection
-from newsletter.sources import ReadContext
-from newsletter.sources.common import (
-    ItemError, add_article, article_id, check_url, clean_title, sanitize_html, topics_from,
-)
+from newsletter.model import ReadResult
+from newsletter.sources import ReadContext, fields
+from newsletter.sources.common import ItemError, scrub
+from newsletter.sources.fields import Fields, repr_title
+from newsletter.sources.html import plain_text
 
 log = logging.getLogger(__name__)
 
 _HTML_HINT = re.compile(rb"<!doctype\s+html|<html[\s>]", re.I)
+# A character reference to half a surrogate pair, or past U+10FFFF, makes feedparser fail on the
+# whole feed; as U+FFFD it is one wrong character in one field.
+_CHAR_REF = re.compile(rb"&#([xX][0-9a-fA-F]+|[0-9]+);")
+
+
+def _valid_refs(data: bytes) -> bytes:
+    def fix(m: re.Match) -> bytes:
+        digits = m.group(1)
+        if len(digits) > 9:
+            return b"&#xFFFD;"
+        code = int(digits[1:], 16) if digits[:1] in b"xX" else int(digits)
+        return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else m.group(0)
+
+    return _CHAR_REF.sub(fix, data)
 
 
 def read_feed(data: bytes, ctx: ReadContext) -> ReadResult:
     """Read an RSS or Atom feed: one article per entry."""
     if not data.strip():
         raise SourceError("is empty", where=ctx.origin, hint="an RSS or Atom feed is an XML document")
+    headers = {}
+    if re.match(r"https?://", ctx.origin, re.I):
+        headers["content-location"] = ctx.origin
+        if ctx.content_type:
+            headers["content-type"] = ctx.content_type
     # Pass a stream: feedparser takes bytes or str as a file name (or URL) to open first.
-    headers = {"content-location": ctx.origin} if re.match(r"https?://", ctx.origin, re.I) else {}
     # nh3 is our one allowlist for stored HTML, so feedparser's own sanitizer would only blur which rule applied.
-    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers, sanitize_html=False)
+    parsed = feedparser.parse(io.BytesIO(_valid_refs(data)), response_headers=headers,
+                              sanitize_html=False)
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     if not parsed.entries and not parsed.get("version"):
         if _HTML_HINT.search(data[:4096]):
@@ -45,59 +63,51 @@ def read_feed(data: bytes, ctx: ReadContext) -> ReadResult:
                           hint="check that the whole feed was saved or downloaded")
 
     result = ReadResult()
-    if problem is not None:
+    if problem is not None and not _about_the_server(problem, ctx):
         result.notes.append(f"{ctx.origin}: read despite a problem in the feed: {problem}")
     if not parsed.entries:
         result.notes.append(f"{ctx.origin}: the feed has no entries")
     feed_title = _plain(parsed.feed.get("title_detail")) or None
+    built = []
     for number, entry in enumerate(parsed.entries, 1):
         raw_title = _plain(entry.get("title_detail"))
-        label = f"item {number} '{_short(raw_title)}'" if raw_title.strip() else f"item {number}"
-        try:
-            article, dated = _article(entry, raw_title, feed_title, label, ctx, result)
-        except ItemError as exc:
-            result.rejected.append(Rejection(ctx.origin, label, str(exc)))
-            continue
-        add_article(result, article, dated, ctx, f"item {number}")
+        label = f"item {number} {repr_title(raw_title)}" if raw_title.strip() else f"item {number}"
+        built.append(fields.item(ctx, label, f"item {number}", lambda e=entry, t=raw_title: _fields(e, t, feed_title),
+                                 result))
+    fields.keep(result, ctx, built)
     log.debug("%s: %d entries, %d rejected", ctx.origin, len(result.articles), len(result.rejected))
     return result
 
 
-def _article(entry, raw_title: str, feed_title: str | None, label: str, ctx: ReadContext,
-             result: ReadResult) -> tuple[Article, bool]:
-    """One feed entry -> (Article, whether it carried a date)."""
-    if not raw_title.strip():
-        raise ItemError("has no title; give the entry a <title>")
-    title = clean_title(raw_title)
-    url = check_url(entry.get("link") or None, "link")
-    guid = entry.get("id") or None
-    published, stamp = _date(entry)
-    topics = topics_from([t for tag in entry.get("tags") or [] if (t := tag.get("label") or tag.get("term"))])
+def _about_the_server(problem: Exception, ctx: ReadContext) -> bool:
+    """A bozo note about how the server labelled the feed, not about the feed: not worth the editor's time."""
+    if isinstance(problem, feedparser.NonXMLContentType):
+        return True
+    # text/xml without a charset is us-ascii by RFC 3023, which nearly no server means.
+    return isinstance(problem, feedparser.CharacterEncodingOverride) and bool(ctx.content_type) \
+        and "charset" not in ctx.content_type.lower()
 
+
+def _fields(entry, raw_title: str, feed_title: str | None) -> Fields:
+    """One feed entry's raw fields."""
+    published, stamp = _date(entry)
     contents = entry.get("content") or []
     summary = entry.get("summary_detail")
     if contents:
-        body = _html(contents[0])
+        body = _text(contents[0])
         # feedparser copies content:encoded into summary when there is no description: not a lede then.
-        lede = _html(summary) if summary and summary.get("value") != contents[0].get("value") else ""
+        lede = _text(summary) if summary and summary.get("value") != contents[0].get("value") else ("html", "")
     else:
-        body, lede = _html(summary), ""
-
+        body, lede = _text(summary), ("html", "")
     origin = entry.get("source") or {}
-    source = " ".join((_plain(origin.get("title_detail")) or origin.get("title") or feed_title or "").split()) or None
-    author = " ".join(((entry.get("author_detail") or {}).get("name") or entry.get("author") or "").split()) or None
-    image = None
-    candidate = _image(entry)
-    if candidate:
-        try:
-            image = check_url(candidate, "image")
-        except ItemError as exc:
-            result.notes.append(f"{ctx.origin}: {label}: dropped the image: {exc}")
-    article = Article(
-        id=article_id(url, guid, source, title, stamp), title=title,
-        published=published or ctx.undated, url=url, source=source, topics=topics,
-        lede=lede, body=body, author=author, image=image)
-    return article, published is not None
+    return Fields(
+        # FeedBurner links go through its proxy; the original link is the article's own address.
+        title=raw_title, url=entry.get("feedburner_origlink") or entry.get("link") or None, guid=entry.get("id") or None,
+        source=_plain(origin.get("title_detail")) or origin.get("title") or feed_title,
+        author=(entry.get("author_detail") or {}).get("name") or entry.get("author") or None,
+        topics=[t for tag in entry.get("tags") or [] if (t := tag.get("label") or tag.get("term"))],
+        image=_image(entry), lede=lede, body=body, published=published, stamp=stamp, untitled=True,
+        url_field="link")
 
 
 def _date(entry) -> tuple[datetime | None, str]:
@@ -107,8 +117,11 @@ def _date(entry) -> tuple[datetime | None, str]:
         # dict.get: FeedParserDict.get("updated") falls back to "published" with a DeprecationWarning.
         value = dict.get(entry, f"{key}_parsed")
         if value:
-            # feedparser's *_parsed are UTC struct_times.
-            return datetime(*value[:6], tzinfo=timezone.utc), dict.get(entry, key) or ""
+            try:
+                # feedparser's *_parsed are UTC struct_times.
+                return datetime(*value[:6], tzinfo=timezone.utc), dict.get(entry, key) or ""
+            except (ValueError, OverflowError):
+                raise ItemError(f"date {dict.get(entry, key)!r} is out of range") from None
         written = written or dict.get(entry, key) or ""
     if written:
         raise ItemError(f"date {written!r} cannot be read; use RFC 822 (Fri, 11 Oct 2024 07:00:00 GMT) "
@@ -130,29 +143,16 @@ def _image(entry) -> str | None:
     return (entry.get("image") or {}).get("href") or None
 
 
-def _html(detail) -> str:
-    """Entry text as sanitized HTML; plain text is escaped into paragraphs."""
+def _text(detail) -> tuple[str, str]:
+    """Entry text as (kind, text) for fields.build: HTML, or plain text to escape into paragraphs."""
     if not detail or not detail.get("value"):
-        return ""
-    value = detail["value"]
-    if detail.get("type") == "text/plain":
-        paragraphs = [p.strip() for p in re.split(r"\n[ \t]*\n", value) if p.strip()]
-        return "\n".join(f"<p>{html.escape(p, quote=False)}</p>" for p in paragraphs)
-    return sanitize_html(value)
+        return "html", ""
+    return ("text" if detail.get("type") == "text/plain" else "html"), detail["value"]
 
 
 def _plain(detail) -> str:
     """A title as plain text: markup in an HTML title is dropped, entities decoded."""
     if not detail or not detail.get("value"):
         return ""
-    value = detail["value"]
-    if "html" in (detail.get("type") or ""):
-        import nh3
-
-        value = html.unescape(nh3.clean(value, tags=set()))
-    return value
-
-
-def _short(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    value = scrub(detail["value"])[0]
+    return plain_text(value) if "html" in (detail.get("type") or "") else value

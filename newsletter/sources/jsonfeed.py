@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 
 from newsletter.errors import SourceError
-from newsletter.model import Article, ReadResult, Rejection
-from newsletter.sources import ReadContext
-from newsletter.sources.common import (
-    ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, sanitize_html,
-    to_utc, topics_from, unknown_keys,
-)
+from newsletter.model import ReadResult, Rejection
+from newsletter.sources import ReadContext, fields
+from newsletter.sources.common import ItemError, decode_text, parse_datetime, to_utc, unknown_keys
+from newsletter.sources.fields import Fields, repr_title
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +27,10 @@ def read_jsonfeed(data: bytes, ctx: ReadContext) -> ReadResult:
                           hint="see https://www.jsonfeed.org/version/1.1/, or use --format json for article lists")
     source = feed.get("title") if isinstance(feed.get("title"), str) and feed["title"].strip() else None
     result = ReadResult()
-    for number, item in enumerate(feed["items"], 1):
-        label = _label(f"item {number}", item)
-        try:
-            article, dated = _feed_item(item, source, label, ctx, result)
-        except ItemError as exc:
-            result.rejected.append(Rejection(ctx.origin, label, str(exc)))
-            continue
-        add_article(result, article, dated, ctx, f"item {number}")
+    built = [fields.item(ctx, _label(f"item {number}", item), f"item {number}",
+                         lambda item=item: _feed_item(item, source, ctx), result)
+             for number, item in enumerate(feed["items"], 1)]
+    fields.keep(result, ctx, built)
     return result
 
 
@@ -53,8 +45,7 @@ def read_json(data: bytes, ctx: ReadContext) -> ReadResult:
         raise SourceError(f"holds a JSON {_json_type(value)}, not an article object or a list of them",
                           where=ctx.origin, hint='write [{"title": ..., "published": ...}, ...]')
     result = ReadResult()
-    for number, obj in enumerate(value, 1):
-        _own(obj, f"item {number}", ctx, result)
+    fields.keep(result, ctx, [_own(obj, f"item {number}", ctx, result) for number, obj in enumerate(value, 1)])
     return result
 
 
@@ -64,18 +55,23 @@ def read_jsonl(data: bytes, ctx: ReadContext) -> ReadResult:
     result = ReadResult()
     first_error = None
     parsed_any = False
+    built = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = _loads(line)
         except json.JSONDecodeError as exc:
             first_error = first_error or (number, exc)
             result.rejected.append(Rejection(ctx.origin, f"line {number}",
                                              f"is not valid JSON: {exc.msg} at column {exc.colno}"))
             continue
+        except RecursionError:
+            result.rejected.append(Rejection(ctx.origin, f"line {number}", "is nested too deeply to read; flatten it"))
+            continue
         parsed_any = True
-        _own(obj, f"line {number}", ctx, result)
+        built.append(_own(obj, f"line {number}", ctx, result))
+    fields.keep(result, ctx, built)
     if not parsed_any and first_error:
         number, exc = first_error
         raise SourceError(f"is not JSON Lines: {exc.msg} at line {number}, column {exc.colno}", where=ctx.origin,
@@ -83,75 +79,64 @@ def read_jsonl(data: bytes, ctx: ReadContext) -> ReadResult:
     return result
 
 
-def _own(obj, where: str, ctx: ReadContext, result: ReadResult) -> None:
-    """One object of our own JSON -> an article, or a rejection."""
-    label = _label(where, obj)
+def _own(obj, where: str, ctx: ReadContext, result: ReadResult):
+    """One object of our own JSON -> its built article, or None after a rejection."""
     if isinstance(obj, dict) and (note := unknown_keys(obj, OWN_KEYS, ALIASES)):
         result.notes.append(f"{ctx.origin}: {where}: {note}")
-    try:
-        article, dated = _own_article(obj, label, ctx, result)
-    except ItemError as exc:
-        result.rejected.append(Rejection(ctx.origin, label, str(exc)))
-        return
-    add_article(result, article, dated, ctx, where)
+    return fields.item(ctx, _label(where, obj), where, lambda: _own_fields(obj, ctx), result)
 
 
-def _own_article(obj, label: str, ctx: ReadContext, result: ReadResult) -> tuple[Article, bool]:
+def _own_fields(obj, ctx: ReadContext) -> Fields:
     if not isinstance(obj, dict):
         raise ItemError(f"is a JSON {_json_type(obj)}, not an article object")
-    title = clean_title(_title(obj))
-    url = check_url(obj.get("url") or None)
-    source, author = _str(obj, "source"), _str(obj, "author")
     raw_date = obj.get("published", obj.get("date"))
-    published = parse_datetime(raw_date, ctx.tz) if raw_date not in (None, "") else None
-    stamp = raw_date if isinstance(raw_date, str) else ""
     given_id = obj.get("id")
     if isinstance(given_id, bool) or not isinstance(given_id, (str, int, type(None))):
         raise ItemError(f"id must be text, not a JSON {_json_type(given_id)}")
-    given_id = str(given_id).strip() if given_id is not None else ""
-    article = Article(
-        id=given_id or article_id(url, None, source, title, stamp),
-        title=title, published=published or ctx.undated, url=url, source=source,
-        topics=topics_from(obj.get("topics") or None), lede=markdown_to_html(_str(obj, "lede") or ""),
-        body=markdown_to_html(_str(obj, "body") or ""), author=author,
-        image=_image(obj.get("image"), label, ctx, result))
-    return article, published is not None
+    return Fields(
+        title=_title(obj), url=obj.get("url") or None, given_id=given_id, source=_str(obj, "source"),
+        author=_str(obj, "author"), topics=obj.get("topics") or None, image=obj.get("image"),
+        lede=("markdown", _str(obj, "lede") or ""), body=("markdown", _str(obj, "body") or ""),
+        published=parse_datetime(raw_date, ctx.tz) if raw_date not in (None, "") else None,
+        stamp=raw_date if isinstance(raw_date, str) else "")
 
 
-def _feed_item(item, source: str | None, label: str, ctx: ReadContext, result: ReadResult) -> tuple[Article, bool]:
-    """One JSON Feed item -> (Article, whether it carried a date)."""
+def _feed_item(item, source: str | None, ctx: ReadContext) -> Fields:
+    """One JSON Feed item's raw fields."""
     if not isinstance(item, dict):
         raise ItemError(f"is a JSON {_json_type(item)}, not an item object")
-    title = clean_title(_title(item))
-    url = check_url(item.get("url") or item.get("external_url") or None)
     guid = item.get("id")
-    guid = str(guid) if isinstance(guid, (str, int)) and not isinstance(guid, bool) else None
     raw_date = item.get("date_published") or item.get("date_modified")
-    published = to_utc(parse_datetime(raw_date, ctx.tz)) if raw_date else None
-    stamp = raw_date if isinstance(raw_date, str) else ""
     if isinstance(item.get("content_html"), str) and item["content_html"].strip():
-        body = sanitize_html(item["content_html"])
+        body = ("html", item["content_html"])
     else:
-        body = _paragraphs(_str(item, "content_text") or "")
+        body = ("text", _str(item, "content_text") or "")
     authors = item.get("authors") if isinstance(item.get("authors"), list) else [item.get("author")]
     first = authors[0] if authors and isinstance(authors[0], dict) else {}
-    author = first.get("name") if isinstance(first.get("name"), str) and first["name"].strip() else None
-    article = Article(
-        id=article_id(url, guid, source, title, stamp), title=title, published=published or ctx.undated, url=url,
-        source=source, topics=topics_from(item.get("tags") or None),
+    return Fields(
+        title=item.get("title"),
+        url=item.get("url") or item.get("external_url") or None,
+        guid=str(guid) if isinstance(guid, (str, int)) and not isinstance(guid, bool) else None,
+        source=source, author=first.get("name") if isinstance(first.get("name"), str) else None,
+        topics=item.get("tags") or None, image=item.get("image") or item.get("banner_image"),
         # JSON Feed's summary is plain text by the spec.
-        lede=_paragraphs(_str(item, "summary") or ""), body=body, author=author,
-        image=_image(item.get("image") or item.get("banner_image"), label, ctx, result))
-    return article, published is not None
+        lede=("text", _str(item, "summary") or ""), body=body,
+        published=to_utc(parse_datetime(raw_date, ctx.tz)) if raw_date else None,
+        stamp=raw_date if isinstance(raw_date, str) else "", untitled=True)
 
 
 def _load(data: bytes, ctx: ReadContext, what: str):
     text = _text(data, ctx, what)
     try:
-        return json.loads(text)
+        return _loads(text)
     except json.JSONDecodeError as exc:
         raise SourceError(f"is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                           where=ctx.origin, hint="fix the JSON syntax there (a missing comma or quote?)") from None
+
+
+def _loads(text: str):
+    # A number too long for int() (over 4,300 digits) stays text: one bad field, not a failed file.
+    return json.loads(text, parse_int=lambda digits: int(digits) if len(digits) <= 4000 else digits)
 
 
 def _text(data: bytes, ctx: ReadContext, what: str) -> str:
@@ -181,26 +166,9 @@ def _str(obj: dict, key: str) -> str | None:
     return value.strip() or None
 
 
-def _image(value, label: str, ctx: ReadContext, result: ReadResult) -> str | None:
-    try:
-        return check_url(value or None, "image")
-    except ItemError as exc:
-        result.notes.append(f"{ctx.origin}: {label}: dropped the image: {exc}")
-        return None
-
-
-def _paragraphs(text: str) -> str:
-    """Plain text -> escaped HTML paragraphs; single line breaks are kept as <br>."""
-    parts = [p.strip() for p in re.split(r"\n[ \t]*\n", text.replace("\r\n", "\n")) if p.strip()]
-    return "\n".join("<p>" + html.escape(p, quote=False).replace("\n", "<br>") + "</p>" for p in parts)
-
-
 def _label(where: str, obj) -> str:
     title = obj.get("title") if isinstance(obj, dict) else None
-    if isinstance(title, str) and title.strip():
-        short = " ".join(title.split())
-        return f"{where} '{short if len(short) <= 60 else short[:59] + '…'}'"
-    return where
+    return f"{where} {repr_title(title)}" if isinstance(title, str) and title.strip() else where
 
 
 def _json_type(value) -> str:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from pathlib import PurePath
 
 import frontmatter
 import yaml
 
 from newsletter.errors import SourceError
-from newsletter.model import Article, ReadResult, Rejection
-from newsletter.sources import ReadContext
-from newsletter.sources.common import (
-    ItemError, add_article, article_id, check_url, clean_title, decode_text, markdown_to_html, parse_datetime, split_lede,
-    topics_from, unknown_keys,
-)
+from newsletter.model import ReadResult
+from newsletter.sources import ReadContext, fields
+from newsletter.sources.common import (ItemError, decode_text, file_id, legacy_id, parse_datetime, split_lede,
+                                       unknown_keys)
+from newsletter.sources.fields import Fields
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +37,13 @@ def read_markdown(data: bytes, ctx: ReadContext) -> ReadResult:
     result = ReadResult()
     if note := unknown_keys(meta, KEYS, ALIASES, noun="front-matter key"):
         result.notes.append(f"{ctx.origin}: {note}")
-    try:
-        article, dated = _article(meta, content, ctx, result)
-    except ItemError as exc:
-        result.rejected.append(Rejection(ctx.origin, ITEM, str(exc)))
-        return result
-    log.debug("%s: read %r", ctx.origin, article.title)
-    add_article(result, article, dated, ctx)
+    built = fields.item(ctx, ITEM, "", lambda: _fields(meta, content, ctx), result)
+    fields.keep(result, ctx, [built])
+    if built is not None:
+        log.debug("%s: read %r", ctx.origin, built.article.title)
+        legacy = legacy_id(ctx.origin)
+        if built.article.id == file_id(ctx.origin, ctx.root) and legacy != built.article.id:
+            result.aliases[built.article.id] = legacy
     return result
 
 
@@ -81,39 +79,25 @@ def _split(text: str, ctx: ReadContext) -> tuple[dict, str]:
     return meta, content
 
 
-def _article(meta: dict, content: str, ctx: ReadContext, result: ReadResult) -> tuple[Article, bool]:
-    """The Article of one file, and whether it was dated."""
+def _fields(meta: dict, content: str, ctx: ReadContext) -> Fields:
+    """The raw fields of one file's article."""
     if meta.get("title") in (None, ""):
         raise ItemError("has no title; add a line 'title: ...' to the front matter")
-    title = clean_title(meta["title"])
-    url = check_url(_text(meta, "url"))
-    source = _text(meta, "source")
-    author = _text(meta, "author")
-    topics = topics_from(meta.get("topics") or None)
-    try:
-        image = check_url(_text(meta, "image"), "image")
-    except ItemError as exc:
-        result.notes.append(f"{ctx.origin}: '{title}': dropped the image: {exc}")
-        image = None
-
+    stamp = _text(meta, "date") or ""
     draft = (_text(meta, "draft") or "").lower()
     if draft not in TRUE + FALSE:
         raise ItemError(f"draft must be true or false, not {meta['draft']!r}")
-    stamp = _text(meta, "date") or ""
-    published = parse_datetime(stamp, ctx.tz) if stamp else ctx.undated
-
     if _text(meta, "lede") is not None:
         lede, body = _text(meta, "lede"), content
     else:
         lede, body = split_lede(content)
     # Without a URL, the file itself is the article's identity: fixing a typo in the
     # title must update the article, not add a second one that the next issue would carry.
-    file_id = None if ctx.origin.startswith(("<", "http://", "https://")) else f"file:{PurePath(ctx.origin).stem}"
-    article = Article(
-        id=_text(meta, "id") or article_id(url, file_id, source, title, stamp), title=title, published=published, url=url,
-        source=source, topics=topics, lede=markdown_to_html(lede), body=markdown_to_html(body), author=author,
-        image=image, draft=draft in TRUE)
-    return article, bool(stamp)
+    return Fields(
+        title=meta["title"], url=_text(meta, "url"), guid=file_id(ctx.origin, ctx.root), given_id=_text(meta, "id"),
+        source=_text(meta, "source"), author=_text(meta, "author"), topics=meta.get("topics") or None,
+        image=_text(meta, "image"), lede=("markdown", lede), body=("markdown", body),
+        published=parse_datetime(stamp, ctx.tz) if stamp else None, stamp=stamp, draft=draft in TRUE)
 
 
 def _text(meta: dict, key: str) -> str | None:

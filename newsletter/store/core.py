@@ -20,8 +20,9 @@ from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
                                    unique_links)
+from newsletter.store.syncstate import SyncState
 from newsletter.store.tables import (CHUNK, article_topics, articles, draft_offers, issue_articles, issue_left_out,
-                                     issues, meta, metadata, source_files, topics)
+                                     issues, meta, metadata, topics)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class Store:
         self._prepare_schema()
         self.subscribers = Subscribers(self.engine)
         self.ledger = Ledger(self.engine)
+        self.sync_state = SyncState(self.engine, self.writer)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -331,25 +333,26 @@ class Store:
         with self.engine.connect() as conn:
             return [issue_from_row(r, ()) for r in conn.execute(q)]
 
-    # -- sync state ---------------------------------------------------------
+    def rename_articles(self, renames: dict[str, str]) -> int:
+        """Give stored articles new ids (old -> new), with their topics and the issues that carried them.
 
-    def source_states(self, prefix: str | None = None) -> dict[str, tuple]:
-        """What sync saw last: key -> (mtime_ns, size, etag, last_modified)."""
-        q = sa.select(source_files)
-        if prefix:
-            q = q.where(source_files.c.key.startswith(prefix, autoescape=True))
-        with self.engine.connect() as conn:
-            return {r.key: (r.mtime_ns, r.size, r.etag, r.last_modified) for r in conn.execute(q)}
-
-    def save_source_states(self, states: dict[str, tuple], removed: Iterable[str] = ()) -> None:
-        removed = list(removed)
-        if not states and not removed:
-            return
+        An old id that is not stored, or whose new id is taken already, is left alone.
+        """
+        done = 0
         with self.writer.begin() as conn:
-            serialise(conn, "source_files")
-            keys = list(states) + removed
-            for chunk in _chunks(keys):
-                conn.execute(source_files.delete().where(source_files.c.key.in_(chunk)))
-            if states:
-                conn.execute(source_files.insert(), [
-                    dict(key=k, mtime_ns=v[0], size=v[1], etag=v[2], last_modified=v[3]) for k, v in states.items()])
+            serialise(conn, "articles")
+            for old, new in renames.items():
+                if conn.execute(sa.select(articles.c.id).where(articles.c.id == new)).first() is not None:
+                    continue
+                row = conn.execute(sa.select(articles).where(articles.c.id == old)).mappings().first()
+                if row is None:
+                    continue
+                # Insert under the new id first: the foreign keys of topics and issues always point at a row.
+                conn.execute(articles.insert().values({**row, "id": new}))
+                conn.execute(article_topics.update().where(article_topics.c.article_id == old).values(article_id=new))
+                conn.execute(issue_articles.update().where(issue_articles.c.article_id == old).values(article_id=new))
+                conn.execute(issue_left_out.update().where(issue_left_out.c.article_id == old).values(article_id=new))
+                conn.execute(articles.delete().where(articles.c.id == old))
+                done += 1
+        return done
+

@@ -98,6 +98,47 @@ def _claims_and_token_salts(conn: sa.Connection) -> None:
     rebuild_table(conn, v2, ["id", "email", "name", "status", "topics", "created", "updated"])
 
 
+
+@migration(3)
+def _source_states(conn: sa.Connection) -> None:
+    """Issue 10: what each source's last sync found, per source and per file; Markdown ids re-keyed once.
+
+    Feed URLs move from source_files (which keeps files only) to source_states with their
+    validators. Markdown files without url or id were named by their stem in release 1 and by
+    their path in the source folder since: source_files starts empty, so the first sync after
+    the upgrade reads every file and re-keys each old id that exactly one file claims
+    (pipeline.sync), instead of storing a second copy of articles that issues already carried.
+    """
+    md = sa.MetaData()
+    states = sa.Table(
+        "source_states", md,
+        sa.Column("key", sa.String(4096), primary_key=True),
+        sa.Column("last_checked", sa.DateTime),
+        sa.Column("last_read", sa.DateTime),
+        sa.Column("articles", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("error", sa.Text),
+        sa.Column("status", sa.Integer),
+        sa.Column("etag", sa.Text),
+        sa.Column("last_modified", sa.Text),
+        sa.Column("fingerprint", sa.String(64)),
+        sa.Column("moved_to", sa.Text),
+        sa.Column("gone", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    states.create(conn)
+    conn.execute(sa.text("INSERT INTO source_states (key, etag, last_modified) SELECT key, etag, last_modified "
+                         "FROM source_files WHERE key LIKE 'http://%' OR key LIKE 'https://%'"))
+    files = sa.Table(
+        "source_files", md,
+        sa.Column("key", sa.String(4096), primary_key=True),
+        sa.Column("mtime_ns", sa.BigInteger),
+        sa.Column("size", sa.BigInteger),
+        sa.Column("fingerprint", sa.String(64)),
+        sa.Column("error", sa.Text),
+        sa.Column("articles", sa.Integer, nullable=False, server_default=sa.text("0")),
+    )
+    conn.execute(sa.text("DROP TABLE source_files"))
+    files.create(conn)
+
 # -- helpers for steps ---------------------------------------------------------
 
 def add_column(conn: sa.Connection, table: str, column: sa.Column) -> None:

@@ -90,11 +90,26 @@ draft_offers = sa.Table(
 )
 source_files = sa.Table(
     "source_files", metadata,
-    sa.Column("key", sa.String(4096), primary_key=True),  # absolute path or URL
-    sa.Column("mtime_ns", sa.BigInteger),
+    sa.Column("key", sa.String(4096), primary_key=True),  # absolute path of a file below a path source
+    sa.Column("mtime_ns", sa.BigInteger),  # with size: unchanged since the last read, so not read again
     sa.Column("size", sa.BigInteger),
+    sa.Column("fingerprint", sa.String(64)),  # sha256 of the bytes last read: a touched file is not parsed again
+    sa.Column("error", sa.Text),  # what was reported when it was last read; NULL when it read cleanly
+    sa.Column("articles", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+source_states = sa.Table(
+    "source_states", metadata,
+    sa.Column("key", sa.String(4096), primary_key=True),  # a [[sources]] url, or the absolute path of its folder
+    sa.Column("last_checked", sa.DateTime),  # naive UTC: the last sync that looked at it (for `every`)
+    sa.Column("last_read", sa.DateTime),  # the last time it was read, or found unchanged, without failing
+    sa.Column("articles", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("error", sa.Text),  # why the last look failed (NULL when it did not), as reported then
+    sa.Column("status", sa.Integer),  # the HTTP status of the last fetch
     sa.Column("etag", sa.Text),
     sa.Column("last_modified", sa.Text),
+    sa.Column("fingerprint", sa.String(64)),  # sha256 of the last body fetched: an unchanged feed is not parsed again
+    sa.Column("moved_to", sa.Text),  # where a permanent redirect (301, 308) led
+    sa.Column("gone", sa.Boolean, nullable=False, server_default=sa.false()),  # answered 410: not fetched again
 )
 
 
