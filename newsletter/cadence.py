@@ -1,4 +1,4 @@
-"""Cadence arithmetic, free of I/O: durations, cron and interval cadences, and their fire times.
+"""Cadence arithmetic, free of I/O: durations, cron and interval cadences, fire times, issue keys, cut-offs.
 
 `config` parses with it; `schedule` (the APScheduler wiring) and `pipeline` (which must
 recover a run's scheduled time) both compute fire times here, so neither imports the other.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -220,3 +220,49 @@ def wall_time(moment: datetime, tz: ZoneInfo) -> datetime:
     """A fire time as the wall-clock time it happens at: a time in a spring-forward gap comes back
     from APScheduler with the offset before the change. Via UTC, as astimezone() to the same zone is a no-op."""
     return moment.astimezone(timezone.utc).astimezone(tz)
+
+
+# -- issue keys and cut-offs -------------------------------------------------------
+
+TIME_KEY_FORMAT = "%Y-%m-%dT%H%M%S"
+
+
+def issue_key(digest: Scheduled, scheduled: datetime) -> str:
+    """The key of a scheduled run's issue: its date for daily-or-longer cadences, its time for shorter ones."""
+    local = scheduled.astimezone(digest.timezone)
+    if digest.cadence is not None and digest.cadence.shorter_than_a_day:
+        return local.strftime(TIME_KEY_FORMAT)
+    return local.date().isoformat()
+
+
+def parse_issue_key(key: str, tz: ZoneInfo) -> date | datetime | None:
+    """An issue key back to its date ("2024-10-11") or scheduled time ("2024-10-11T070000"); None if neither."""
+    try:
+        if "T" in key:
+            return datetime.strptime(key, TIME_KEY_FORMAT).replace(tzinfo=tz)
+        return date.fromisoformat(key)
+    except ValueError:
+        return None
+
+
+def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The last microsecond of a day in a zone."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz) - timedelta(microseconds=1)
+
+
+def cutoff_on(digest: Scheduled, day: date) -> datetime | None:
+    """The cadence's latest fire time on a day (the cut-off of that day's issue); None if it does not run that day.
+
+    Without a cadence the caller uses the end of the day instead.
+    """
+    trigger = trigger_for(digest)
+    if trigger is None:
+        return None
+    tz = digest.timezone
+    start, end = datetime.combine(day, time(0), tzinfo=tz), end_of_day(day, tz)
+    # The last hour first: a cadence that fires every minute has 1,440 times in a day.
+    for since in (end - timedelta(hours=1), start):
+        found = fire_times(trigger, max(since, start), end)
+        if found:
+            return wall_time(found[-1], tz)
+    return None

@@ -24,7 +24,7 @@ ENV_DATABASE = "NEWSLETTER_DATABASE"
 NEWSLETTER_KEYS = {
     "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
     "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
-    "language", "list_id", "max_file_size", "max_article_size",
+    "language", "list_id", "drafts", "max_file_size", "max_article_size",
 }
 SOURCE_KEYS = {"path", "url", "format", "every", "timeout"}
 DIGEST_KEYS = {
@@ -131,6 +131,7 @@ class Config:
     timezone: ZoneInfo
     database: str
     outbox: Path
+    drafts: Path
     templates: Path | None
     language: str
     list_id: str | None
@@ -195,16 +196,18 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     v.keys(nl, NEWSLETTER_KEYS, "newsletter")
     root = path.parent
     tz = v.zone(nl, "timezone", "newsletter", "UTC")
-    sender = v.string(nl, "from", "newsletter", "Editors <editors@example.com>")
+    title = v.string(nl, "title", "newsletter", "Editors' Picks")
+    sender = v.string(nl, "from", "newsletter", "editors@example.com")
     if "@" not in sender:
         v.fail("newsletter.from", f"{sender!r} holds no email address", 'write it as "Name <you@example.org>"')
+    sender = _with_name(sender, title)
     database = os.environ.get(ENV_DATABASE) or v.string(nl, "database", "newsletter", "newsletter.db")
     if "://" not in database:
         database = "sqlite:///" + str((root / database).resolve())
     templates = v.string(nl, "templates", "newsletter", "")
     config = dict(
         path=path,
-        title=v.string(nl, "title", "newsletter", "Editors' Picks"),
+        title=title,
         sender=sender,
         reply_to=v.string(nl, "reply_to", "newsletter", None),
         site_url=v.url(nl, "site_url", "newsletter"),
@@ -215,6 +218,7 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         timezone=tz,
         database=database,
         outbox=(root / v.string(nl, "outbox", "newsletter", "outbox")).resolve(),
+        drafts=(root / v.string(nl, "drafts", "newsletter", "drafts")).resolve(),
         templates=(root / templates).resolve() if templates else None,
         language=v.string(nl, "language", "newsletter", "en"),
         list_id=v.string(nl, "list_id", "newsletter", None),
@@ -279,7 +283,9 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
             subject=v.string(d, "subject", where, "{{ title }}: {{ date }}"),
             preheader=v.string(d, "preheader", where, ""),
             topics=tuple(t.strip() for t in topics),
-            window=v.duration(d, "window", where, "1d"),
+            # The greatest age of an article an issue may carry; what is new since the last issue is
+            # found by what earlier issues carried, so this only bounds how far back that looks.
+            window=v.duration(d, "window", where, "7d"),
             max_articles=max_articles,
             cadence=None if cadence is None else _cadence(v, cadence, f"{where}.cadence"),
             timezone=v.zone(d, "timezone", where, None) or tz,
@@ -312,6 +318,19 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         if digest.delivery == "smtp" and smtp is None:
             v.fail(f"digests.{digest.name}.delivery", '"smtp" needs an [smtp] table', "add one or use \"outbox\"")
     return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp)
+
+
+def _with_name(sender: str, title: str) -> str:
+    """A bare address is shown with the newsletter's title as its name, so the title is set in one place."""
+    from email.headerregistry import Address
+    from email.utils import parseaddr
+
+    name, address = parseaddr(sender)
+    if name or "@" not in address:
+        return sender
+    local, _, domain = address.rpartition("@")
+    # Address quotes a name that needs it and never turns it into an encoded word.
+    return str(Address(display_name=title, username=local, domain=domain))
 
 
 def _cadence(v: "_Validator", value: Any, where: str) -> Cadence:

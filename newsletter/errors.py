@@ -53,3 +53,7 @@ class DeliveryError(NewsletterError):
 
 class SubscriberError(NewsletterError):
     """An address or subscriber row that cannot be stored."""
+
+
+class DraftError(NewsletterError):
+    """An editor's draft file of an issue that cannot be used as it stands."""

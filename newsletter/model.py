@@ -37,6 +37,7 @@ class Article:
     body: str = ""
     author: str | None = None
     image: str | None = None
+    draft: bool = False  # Markdown `draft: true`: never picked for an issue
 
     def __post_init__(self) -> None:
         if not self.title or "\n" in self.title or "\r" in self.title:
@@ -63,6 +64,12 @@ class Issue:
     created: datetime | None = None
     id: int | None = None
     error: str | None = None  # why the last scheduled run of this issue failed
+    cutoff: datetime | None = None  # it carries what was published at or before this
+    # From the editor's draft file: an intro (sanitized HTML) above the items, and their own
+    # subject and preheader (plain text) in place of the digest's templates.
+    intro: str = ""
+    editor_subject: str | None = None
+    editor_preheader: str | None = None
 
 
 @dataclass(frozen=True)
@@ -144,11 +151,12 @@ class FileState:
 
 @dataclass(frozen=True)
 class Subscriber:
-    """One address: who gets which digests, optionally only some topics."""
+    """One address: who gets which digests, optionally only some topics (none: all of them)."""
 
     id: int
     email: str
     name: str | None
-    status: str  # "active" | "unsubscribed"
-    digests: tuple[str, ...] = ()
+    status: str  # "active" | "unsubscribed" (from everything)
+    digests: tuple[str, ...] = ()  # the digests they get
     topics: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()  # the digests they unsubscribed from

@@ -126,6 +126,12 @@ def make_scheduler(config: Config, *, scheduler_class=None, now: datetime | None
     from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
+    from newsletter.pipeline import open_store
+
+    # Our store first: a database that is not ours fails here, before the job table goes into it,
+    # and a new SQLite file is made by us (WAL mode), not by the job store, whose connections
+    # would then keep the first run from switching it to WAL ("database is locked").
+    open_store(config).close()
     if scheduler_class is None:
         from apscheduler.schedulers.blocking import BlockingScheduler as scheduler_class
     now = now or clock()
@@ -224,12 +230,13 @@ def _missed_listener(config: Config):
 def run_scheduler(config: Config) -> None:
     """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C."""
     from newsletter import masking
-    from newsletter.pipeline import open_store
     from newsletter.pipeline import run as runs
+    from newsletter.pipeline.compliance import require_way_out
 
     masking.install_log_filter()
+    if any(d.delivery == "smtp" and d.cadence is not None for d in config.digests.values()):
+        require_way_out(config)  # now, not at each run: the first run may be hours away
     with SchedulerLock.for_config(config):
-        open_store(config).close()  # a database that is not ours fails here, before the job table goes into it
         scheduler = make_scheduler(config)
         runs.STOP.clear()
         _serve(config, scheduler, runs)

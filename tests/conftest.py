@@ -63,7 +63,7 @@ def config_from(path: Path):
     return parse_config(tomllib.loads(path.read_text(encoding="utf-8")), path)
 
 
-def write_markdown(folder: Path, name: str, title: str, date: str = "2024-10-11", topics=("Iran",), extra: str = "",
+def write_markdown(folder: Path, name: str, title: str, date: str = "2024-10-11 06:00", topics=("Iran",), extra: str = "",
                    text: str = "An editor's lede.\n\n> A quoted passage.\n") -> Path:
     """A Markdown article file with front matter."""
     folder.mkdir(parents=True, exist_ok=True)

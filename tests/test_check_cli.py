@@ -31,9 +31,10 @@ def run(*args, input=None):
 
 
 def sample_project(tmp_path: Path, body: str = SETTINGS, digests: str | None = None) -> Path:
-    """A project whose store holds the sample digest (two items, 2024-10-11)."""
+    """A project whose store holds the sample digest: two items for the issue of 2024-10-11."""
     config = write_config(tmp_path / "project", body, digests=digests)
-    result = run("--config", config, "import", SAMPLE, "--date", "2024-10-11")
+    # Undated items take noon of --date: the day before, so the 07:00 issue of the 11th carries them.
+    result = run("--config", config, "import", SAMPLE, "--date", "2024-10-10")
     assert result.exit_code == 0, result.output
     return config
 

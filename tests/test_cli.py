@@ -194,9 +194,12 @@ def test_build_the_sample_digest(tmp_path: Path):
 def test_build_rebuilds_the_same_articles_and_force_repicks(tmp_path: Path):
     config = _sample_project(tmp_path)
     first = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--json").stdout)
-    write_markdown(config.parent / "articles", "late.md", "A Late Addition", date="2024-10-11")
+    write_markdown(config.parent / "articles", "late.md", "A Late Addition", date="2024-10-11 06:45")
     again = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--json").stdout)
     assert again["articles"] == first["articles"]  # a recorded issue keeps its articles
+    assert again["held_over"] == 1
+    hint = run("--config", config, "build", "--date", "2024-10-11")
+    assert "1 eligible article not in this issue, recorded earlier, waits for the next one: --force" in hint.stderr
     forced = json.loads(run("--config", config, "build", "--date", "2024-10-11", "--force", "--json").stdout)
     assert len(forced["articles"]) == 3 and set(first["articles"]) < set(forced["articles"])
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from newsletter import compose
 from newsletter.config import load_config
 from newsletter.compose import forget_templates
-from newsletter.pipeline.preview import slot_for_key, today_path, watched_paths
+from newsletter.pipeline.preview import today_path, watched_paths
+from newsletter.select import slot_for_key
 from newsletter.preview.server import is_loopback
 from newsletter.preview.watch import Watcher, snapshot
 from newsletter.resources import data_path
@@ -58,14 +59,18 @@ def test_watched_paths_are_the_config_sources_and_both_themes(project: Path):
     project.write_text(project.read_text().replace('timezone = "UTC"\n', 'timezone = "UTC"\ntemplates = "theme"\n'))
     config = load_config(project)
     assert watched_paths(config) == [project.resolve(), (project.parent / "articles").resolve(),
-                                     (project.parent / "theme").resolve(), data_path("templates")]
+                                     (project.parent / "drafts").resolve(), (project.parent / "theme").resolve(),
+                                     data_path("templates")]
 
 
 def test_issue_keys(project: Path):
     digest = load_config(project).digest(None)
     slot = slot_for_key(digest, "2024-10-11")
     assert slot.key == "2024-10-11" and slot.issue_date == date(2024, 10, 11)
-    assert slot.end == datetime(2024, 10, 12, tzinfo=timezone.utc) - timedelta(microseconds=1)
+    assert slot.end == datetime(2024, 10, 11, 7, tzinfo=timezone.utc)  # the cadence's 07:00 that day
+    saturday = slot_for_key(digest, "2024-10-12")  # a mon-fri cadence does not run: the end of the day
+    assert saturday.end == datetime(2024, 10, 13, tzinfo=timezone.utc) - timedelta(microseconds=1)
+    assert "does not run on Saturday 2024-10-12" in saturday.note
     timed = slot_for_key(digest, "2024-10-11T070000")
     assert timed.key == "2024-10-11T070000" and timed.end == datetime(2024, 10, 11, 7, tzinfo=timezone.utc)
     assert slot_for_key(digest, "2024-02-30") is None and slot_for_key(digest, "yesterday") is None

@@ -227,6 +227,34 @@ def test_saving_an_article_rerenders(served: Served):
     assert b"Rewritten Headline" in html and b"First Headline" not in html
 
 
+def test_saving_the_draft_file_rerenders_in_its_order_with_its_intro(served: Served):
+    def titles() -> list[str]:
+        return json.loads(served.get(PAGE + "info.json")[2])["titles"]
+
+    def soon(check) -> None:
+        """Wait (5 s at most) until the preview shows what `check` looks for: saves are seen by polling."""
+        deadline = time.monotonic() + 5
+        while not check():
+            assert time.monotonic() < deadline, "the preview did not show the saved draft within 5 s"
+            time.sleep(0.02)
+
+    result = CliRunner().invoke(app, ["--config", str(served.config_path), "draft", "--date", DAY])
+    assert result.exit_code == 0, result.output
+    draft = served.root / "drafts" / "daily" / f"{DAY}.md"
+    soon(lambda: any("are the editor's, from" in text for _, text in
+                     json.loads(served.get(PAGE + "info.json")[2])["notes"]))
+    assert titles() == ["First Headline", "Second Headline"]
+    lines = draft.read_text().split("\n")
+    first, second = (i for i, line in enumerate(lines) if line.startswith("- "))
+    lines[first], lines[second] = lines[second], lines[first]
+    since = served.version()
+    draft.write_text("\n".join(lines).replace("<!-- articles", "A word from the desk.\n\n<!-- articles"))
+    served.wait_for_change(since)  # the page in the browser reloads itself on this
+    soon(lambda: titles() == ["Second Headline", "First Headline"])
+    assert b"A word from the desk." in served.get(PAGE + "email.html")[2]
+    assert issues_recorded(served.config_path) == []  # the preview still records nothing
+
+
 def test_a_broken_template_shows_its_error_until_fixed(tmp_path: Path):
     root = tmp_path / "p"
     theme = root / "theme"

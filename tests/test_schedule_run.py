@@ -69,10 +69,10 @@ def _logs(caplog):
 
 def test_outbox_runs_carry_only_new_articles(tmp_path, caplog):
     config = make_project(tmp_path)
-    article(config, "a", "Thursday Piece", "2024-10-10")
+    article(config, "a", "Thursday Piece", "2024-10-10 06:00")
     first = run_digest(str(config), "daily", THURSDAY_7)
     assert (first.status, first.key, first.articles) == ("built", "2024-10-10", 1)
-    article(config, "b", "Friday Piece", "2024-10-11")
+    article(config, "b", "Friday Piece", "2024-10-11 06:00")
     second = run_digest(str(config), "daily", FRIDAY_7)
     assert (second.status, second.key, second.articles) == ("built", "2024-10-11", 1)
     # The two-day window covers Thursday too, but Thursday's piece went out in Thursday's issue.
@@ -91,11 +91,11 @@ def test_outbox_runs_carry_only_new_articles(tmp_path, caplog):
 
 def test_a_second_run_of_the_same_issue_builds_nothing_also_in_a_new_process(tmp_path, caplog):
     config = make_project(tmp_path)
-    article(config, "a", "Thursday Piece", "2024-10-10")
+    article(config, "a", "Thursday Piece", "2024-10-10 06:00")
     assert run_digest(str(config), "daily", THURSDAY_7).status == "built"
     eml = outbox(config, "2024-10-10") / "message.eml"
     before = (eml.stat().st_mtime_ns, eml.read_bytes())
-    article(config, "late", "Late Thursday Piece", "2024-10-10")
+    article(config, "late", "Late Thursday Piece", "2024-10-10 06:00")
     again = run_digest(str(config), "daily", THURSDAY_7 + timedelta(minutes=5))
     assert again.status == "already" and "already built" in run_lines(caplog)[-1]
     assert (eml.stat().st_mtime_ns, eml.read_bytes()) == before
@@ -142,7 +142,7 @@ def test_without_a_time_the_job_takes_the_latest_fire_time_of_its_trigger(tmp_pa
 
 def test_the_repeated_hour_of_a_fall_back_builds_one_issue(tmp_path):
     config = make_project(tmp_path, cadence="30 1 * * *", zone="Europe/London", window="1d")
-    article(config, "a", "Sunday Piece", "2024-10-27")
+    article(config, "a", "Sunday Piece", "2024-10-27 01:00")
     london = ZoneInfo("Europe/London")
     first = run_digest(str(config), "daily", datetime(2024, 10, 27, 1, 30, tzinfo=london))           # BST
     second = run_digest(str(config), "daily", datetime(2024, 10, 27, 1, 30, fold=1, tzinfo=london))  # GMT
@@ -156,8 +156,9 @@ EVERYONE = ["ada@example.org", "bob@example.org", "cy@example.org"]
 
 def smtp_project(tmp_path: Path, port: int, **extra) -> Path:
     settings = {"host": "127.0.0.1", "port": port, "security": "none", "retries": 0, "timeout": 5, **extra}
-    config = make_project(tmp_path, delivery="smtp", smtp=settings)
-    article(config, "a", "Friday Piece", "2024-10-11")
+    config = make_project(tmp_path, delivery="smtp", smtp=settings,
+                          newsletter='unsubscribe_url = "https://example.org/u/{token}"\naddress = "1 Main Street"')
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
     loaded = load_config(config)
     for who in EVERYONE:
         add_subscriber(loaded, who, name=None, digests=[], topics=[])
@@ -227,10 +228,23 @@ def test_stop_during_a_send_finishes_the_current_message(tmp_path, start_smtp):
 
 def test_an_smtp_digest_without_subscribers_says_so(tmp_path, smtp_server, caplog):
     config = make_project(tmp_path, delivery="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.port,
-                                                           "security": "none"})
-    article(config, "a", "Friday Piece", "2024-10-11")
+                                                           "security": "none"},
+                          newsletter='unsubscribe_mailto = "unsubscribe@example.org"')
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
     outcome = run_digest(str(config), "daily", FRIDAY_7)
     assert outcome.status == "sent" and "no active subscribers" in outcome.detail and not smtp_server.messages
+    assert "newsletter.address is not set: CAN-SPAM asks for the sender's postal address" in caplog.text
+
+
+def test_a_scheduled_smtp_run_without_a_way_to_unsubscribe_sends_nothing(tmp_path, smtp_server, caplog):
+    config = make_project(tmp_path, delivery="smtp", smtp={"host": "127.0.0.1", "port": smtp_server.port,
+                                                           "security": "none"})
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
+    add_subscriber(load_config(config), "ada@example.org", name=None, digests=[], topics=[])
+    outcome = run_digest(str(config), "daily", FRIDAY_7)
+    assert outcome.status == "failed" and not smtp_server.messages
+    assert "newsletter.unsubscribe_url: is not set, nor unsubscribe_mailto" in outcome.detail
+    assert issue(config, "2024-10-11") is None  # refused before anything was built or queued
 
 
 # -- failures -----------------------------------------------------------------
@@ -241,7 +255,7 @@ def test_a_broken_theme_is_logged_and_recorded_when_the_issue_exists(tmp_path, c
     theme.mkdir()
     broken = theme / "email.html.j2"
     broken.write_text("{% if %}<p>oops</p>\n", encoding="utf-8")
-    article(config, "a", "Friday Piece", "2024-10-11")
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
     failed = run_digest(str(config), "daily", FRIDAY_7)  # must not raise
     assert failed.status == "failed" and "email.html.j2" in failed.detail
     assert "not recorded: no issue yet" in failed.detail and issue(config, "2024-10-11") is None
@@ -275,7 +289,7 @@ def test_a_theme_file_added_between_runs_is_used_by_the_next_run(tmp_path):
 
 def test_an_unexpected_error_is_logged_with_its_traceback_and_not_raised(tmp_path, caplog, monkeypatch):
     config = make_project(tmp_path)
-    article(config, "a", "Friday Piece", "2024-10-11")
+    article(config, "a", "Friday Piece", "2024-10-11 06:00")
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")

@@ -236,3 +236,28 @@ def test_help_does_not_import_apscheduler():
             "print(sorted(m for m in sys.modules if m.startswith('apscheduler')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_cutoff_on_a_day_is_the_cadences_latest_time_that_day(tmp_path):
+    from datetime import date
+
+    twice = digest(tmp_path / "a", "0 7,19 * * mon-fri", "Europe/London")
+    assert cadence.cutoff_on(twice, date(2024, 10, 11)).isoformat() == "2024-10-11T19:00:00+01:00"
+    assert cadence.cutoff_on(twice, date(2024, 10, 12)) is None  # Saturday: it does not run
+    # Every minute: 1,440 fire times, the last one found without walking the whole day.
+    assert cadence.cutoff_on(digest(tmp_path / "b", "* * * * *"), date(2024, 10, 11)).isoformat() == \
+        "2024-10-11T23:59:00+00:00"
+    assert cadence.cutoff_on(digest(tmp_path / "c", "every 6h"), date(2024, 10, 11)).hour == 18
+    # The day the clocks go back in London has 25 hours; the 01:30 run happens twice, the later one counts.
+    fall = cadence.cutoff_on(digest(tmp_path / "d", "30 1 * * *", "Europe/London"), date(2024, 10, 27))
+    assert fall.isoformat() == "2024-10-27T01:30:00+00:00"
+
+
+def test_issue_keys_round_trip(tmp_path):
+    daily, often = digest(tmp_path / "a", "0 7 * * *"), digest(tmp_path / "b", "every 10m")
+    moment = datetime(2024, 10, 11, 7, 10, tzinfo=UTC)
+    assert cadence.issue_key(daily, moment) == "2024-10-11"
+    assert cadence.issue_key(often, moment) == "2024-10-11T071000"
+    assert cadence.parse_issue_key("2024-10-11T071000", UTC) == moment
+    assert cadence.parse_issue_key("2024-10-11", UTC).isoformat() == "2024-10-11"
+    assert cadence.parse_issue_key("2024-02-30", UTC) is None

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from datetime import date
 from email import policy
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from newsletter.cli import app
 from newsletter.config import load_config
 from newsletter.pipeline import open_store
-from newsletter.pipeline.send import secret_key
+from newsletter.pipeline.send import secret_key, send_to_subscribers
 from newsletter.tokens import make_token, read_token
 
 from tests.conftest import REPO, write_markdown
@@ -36,7 +37,7 @@ def project(tmp_path: Path, server, **smtp) -> Path:
     """The sample project (two articles on 2024-10-11) sending to `server`."""
     root = tmp_path / "digest"
     assert run("init", root).exit_code == 0
-    write_markdown(root / "articles", "russia-only.md", "Moscow Watches", date="2024-10-11", topics=("Russia",))
+    write_markdown(root / "articles", "russia-only.md", "Moscow Watches", date="2024-10-11 06:15", topics=("Russia",))
     config = root / "newsletter.toml"
     text = config.read_text().replace('# unsubscribe_url = "https://example.org/unsubscribe?token={token}"',
                                       'unsubscribe_url = "https://example.org/unsubscribe?token={token}"')
@@ -61,8 +62,10 @@ def test_subscribers_commands(tmp_path: Path, smtp_server):
     add(config, "bob@example.org")
     rows = json.loads(run("--config", config, "subscribers", "list", "--json").stdout)
     assert rows == [
-        {"email": "ada@example.org", "name": "Ada Lovelace", "status": "active", "digests": ["daily"], "topics": ["Iran"]},
-        {"email": "bob@example.org", "name": None, "status": "active", "digests": ["daily"], "topics": []},
+        {"email": "ada@example.org", "name": "Ada Lovelace", "status": "active", "digests": ["daily"], "topics": ["Iran"],
+         "unsubscribed": []},
+        {"email": "bob@example.org", "name": None, "status": "active", "digests": ["daily"], "topics": [],
+         "unsubscribed": []},
     ]
     bad = run("--config", config, "subscribers", "add", "not-an-address")
     assert bad.exit_code == 1 and "is not a valid email address" in bad.stderr
@@ -73,8 +76,8 @@ def test_subscribers_commands(tmp_path: Path, smtp_server):
     assert again.exit_code == 1 and "--resubscribe" in again.stderr
     assert run("--config", config, "subscribers", "add", "bob@example.org", "--resubscribe").exit_code == 0
     export = run("--config", config, "subscribers", "export").stdout
-    assert export.splitlines() == ["email,name,digests,topics,status", "ada@example.org,Ada Lovelace,daily,Iran,active",
-                                   "bob@example.org,,daily,,active"]
+    assert export.splitlines() == ["email,name,digests,topics,status,unsubscribed",
+                                   "ada@example.org,Ada Lovelace,daily,Iran,active,", "bob@example.org,,daily,,active,"]
     assert run("--config", config, "subscribers", "remove", "bob@example.org").exit_code == 0
     missing = run("--config", config, "subscribers", "remove", "bob@example.org")
     assert missing.exit_code == 1 and "is not a subscriber" in missing.stderr
@@ -166,6 +169,29 @@ def test_send_to_subscribers_personal_and_once(tmp_path: Path, smtp_server):
     assert [(i["sent"], i["skipped"], i["failed"], i["pending"]) for i in issues] == [(2, 1, 0, 0)]
 
 
+def test_subscribers_get_the_drafted_issue_and_a_later_draft_edit_changes_nothing(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    add(config, "ada@example.org")
+    assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0  # recorded before the draft
+    assert run("--config", config, "draft", "--date", "2024-10-11").exit_code == 0
+    draft = config.parent / "drafts" / "daily" / "2024-10-11.md"
+    text = draft.read_text().replace('subject: ""', 'subject: "Only Moscow today"')
+    draft.write_text("\n".join(line for line in text.split("\n") if "Spy Mania" not in line and "Long History" not in line))
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert "'Only Moscow today'" in dry.stdout
+    assert run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11").exit_code == 0
+    (sent,) = smtp_server.messages
+    message = parse(sent.data)
+    html = message.get_body(("html",)).get_content()
+    assert message["Subject"] == "Only Moscow today" and "Moscow Watches" in html and "Spy Mania" not in html
+    # Sending has begun: the issue stays as it was sent, whatever the draft says now.
+    draft.write_text(text.replace("Only Moscow today", "Changed my mind"))
+    rebuilt = run("--config", config, "build", "--date", "2024-10-11", "--json")
+    assert json.loads(rebuilt.stdout)["subject"] == "Only Moscow today" and "has begun" in rebuilt.stderr
+    issues = json.loads(run("--config", config, "issues", "--json").stdout)
+    assert [(i["subject"], i["articles"], i["sent"]) for i in issues] == [("Only Moscow today", 1, 1)]
+
+
 def test_unsubscribe_token_and_forgery(tmp_path: Path, smtp_server):
     config = project(tmp_path, smtp_server)
     add(config, "ada@example.org")
@@ -209,6 +235,45 @@ def test_send_without_smtp_config_or_terminal(tmp_path: Path, smtp_server):
     config.write_text(config.read_text().split("\n[smtp]")[0])
     missing = run("--config", config, "send", "--to", "a@example.org")
     assert missing.exit_code == 1 and "no [smtp] table is configured" in missing.stderr
+
+
+def test_no_send_without_a_way_to_unsubscribe(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    config.write_text(config.read_text().replace('unsubscribe_url = "https://example.org/unsubscribe?token={token}"',
+                                                 "# no way out"))
+    add(config, "ada@example.org")
+    refused = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert refused.exit_code == 1 and refused.stderr.count("\n") == 1
+    assert "newsletter.unsubscribe_url: is not set, nor unsubscribe_mailto" in refused.stderr
+    assert 'set unsubscribe_url = "https://example.org/unsubscribe?token={token}"' in refused.stderr
+    assert smtp_server.messages == [] and json.loads(run("--config", config, "issues", "--json").stdout) == []
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert dry.exit_code == 0 and "warning: the real send would stop here" in dry.stderr
+    # A test copy to yourself is not mail to subscribers.
+    assert run("--config", config, "send", "--to", "me@example.org", "--date", "2024-10-11").exit_code == 0
+    # The scheduler refuses to start with an smtp digest that would send such mail.
+    config.write_text(config.read_text().replace('delivery = "outbox"', 'delivery = "smtp"'))
+    start = run("--config", config, "schedule", "run")
+    assert start.exit_code == 1 and "newsletter.unsubscribe_url" in start.stderr
+    # With a mailto instead it sends, and the missing postal address is a warning.
+    config.write_text(config.read_text().replace("# no way out", 'unsubscribe_mailto = "leave@example.org"'))
+    sent = run("--config", config, "send", "--subscribers", "--yes", "--date", "2024-10-11")
+    assert sent.exit_code == 0 and "1 sent" in sent.stdout
+    assert "warning:" in sent.stderr and "newsletter.address is not set: CAN-SPAM" in sent.stderr
+    (to_ada,) = [m for m in smtp_server.messages if m.rcpt_tos == ("ada@example.org",)]
+    assert parse(to_ada.data)["List-Unsubscribe"].strip().startswith("<mailto:leave@example.org")
+
+
+def test_the_dry_run_and_the_confirmation_count_the_same_recipients(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    add(config, "ada@example.org")
+    add(config, "cy@example.org", "--topic", "Cooking")  # nothing in the issue for cy: skipped, not sent
+    dry = run("--config", config, "send", "--subscribers", "--dry-run", "--date", "2024-10-11")
+    assert "would go to 1 subscribers" in dry.stdout
+    asked: list[int] = []
+    send_to_subscribers(load_config(config), None, date(2024, 10, 11), sync_first=False,
+                        confirm=lambda plan, count: asked.append(count) or False)
+    assert asked == [1] and smtp_server.messages == []
 
 
 class Holding(Recorder):

@@ -179,3 +179,19 @@ def test_unusable_file_raises_source_error(name, message):
     assert message in caught.value.message
     assert caught.value.where == name
     assert caught.value.hint
+
+
+def raw(text: str):
+    ctx = ReadContext(origin="draft.md", tz=UTC, undated=UNDATED, undated_label="the import time")
+    return read_markdown(text.encode("utf-8"), ctx)
+
+
+@pytest.mark.parametrize("value, draft", [("true", True), ("yes", True), ("false", False), ("no", False)])
+def test_draft_flag_is_read_without_a_note(value, draft):
+    result = raw(f"---\ntitle: Not yet\ndate: 2024-10-11\ndraft: {value}\n---\nText.\n")
+    assert result.notes == [] and [a.draft for a in result.articles] == [draft]
+
+
+def test_a_draft_flag_that_is_not_a_yes_or_no_rejects_the_article():
+    result = raw("---\ntitle: Not yet\ndraft: maybe\n---\nText.\n")
+    assert result.articles == [] and "draft must be true or false" in result.rejected[0].reason

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def test_sync_exits_1_when_it_finds_a_problem_and_0_while_the_file_is_unchanged(
     ["send", "--subscribers", "--dry-run", "--date", "2024-10-11"],
 ])
 def test_every_syncing_command_goes_on_past_a_bad_file_and_says_so_once(project: Path, command):
-    write_markdown(project.parent / "articles", "good.md", "Good", date="2024-10-11")
+    write_markdown(project.parent / "articles", "good.md", "Good", date="2024-10-11 06:00")
     bad = bad_file(project)
     result = run("--config", project, *command)
     assert result.exit_code == 0, result.output
@@ -91,7 +92,7 @@ def test_a_scheduled_run_and_the_preview_go_on_past_a_bad_file(project: Path, ca
     from newsletter.pipeline.preview import PreviewSession
     from newsletter.pipeline.run import run_digest
 
-    write_markdown(project.parent / "articles", "good.md", "Good", date="2024-10-11")
+    write_markdown(project.parent / "articles", "good.md", "Good", date="2024-10-11 06:00")
     bad = bad_file(project)
     caplog.set_level(logging.WARNING, logger="newsletter")
     outcome = run_digest(str(project), "daily", datetime(2024, 10, 11, 7, 0, tzinfo=timezone.utc))
@@ -214,6 +215,8 @@ def test_sources_lists_each_source_with_its_state(project: Path):
 def _v1_project(tmp_path: Path, pg_url: str | None = None) -> Path:
     root = tmp_path / "upgraded"
     shutil.copytree(REPO / "articles", root / "articles")
+    for path in (root / "articles").glob("*.md"):  # as release 1 shipped them: dated without a time
+        path.write_text(re.sub(r"^date: (\d{4}-\d{2}-\d{2}) \d\d:\d\d$", r"date: \1", path.read_text(), flags=re.M))
     config = root / "newsletter.toml"
     config.write_text((UPGRADE / "v1.toml").read_text())
     if pg_url is None:

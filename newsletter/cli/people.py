@@ -1,4 +1,4 @@
-"""Commands for the audience and sending: subscribers ..., send, issues."""
+"""Commands for sending: send, issues."""
 
 from __future__ import annotations
 
@@ -6,127 +6,15 @@ import signal
 import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsJson, NoSync, _emit_json, _parse_day, _sync_lines,
-                                _table, app, progress_bar, state)
+from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsCsv, AsJson, NoSync, _parse_day, _sync_lines, app,
+                                emit_rows, progress_bar, state)
 
-subscribers_app = typer.Typer(help="Manage subscribers: add, import, list, export, remove, unsubscribe.",
-                              no_args_is_help=True)
-app.add_typer(subscribers_app, name="subscribers")
-
-DigestOpt = Annotated[Optional[list[str]], typer.Option("--digest", "-d", help="A digest they get (repeatable; default: the only one).")]
-TopicOpt = Annotated[Optional[list[str]], typer.Option("--topic", "-t", help="Only items in these topics (repeatable; default: the whole issue).")]
-
-
-def _subscriber_json(s) -> dict:
-    return {"email": s.email, "name": s.name, "status": s.status, "digests": list(s.digests), "topics": list(s.topics)}
-
-
-@subscribers_app.command("add")
-def subscribers_add(
-    email: Annotated[str, typer.Argument(help="The address.")],
-    name: Annotated[Optional[str], typer.Option(help="Their name, for the To header.")] = None,
-    digest: DigestOpt = None,
-    topic: TopicOpt = None,
-    resubscribe: Annotated[bool, typer.Option(help="Add again an address that unsubscribed (only with their consent).")] = False,
-) -> None:
-    """Add a subscriber, or update an active one.
-
-    Example: newsletter subscribers add ada@example.org --name "Ada Lovelace" --topic Iran
-    """
-    from newsletter.pipeline.subscribers import add_subscriber
-
-    subscriber, created = add_subscriber(state.config(), email, name=name, digests=digest or [], topics=topic or [],
-                                         resubscribe=resubscribe)
-    typer.echo(f"{'added' if created else 'updated'} {subscriber.email} ({', '.join(subscriber.digests)}"
-               f"{'; topics: ' + ', '.join(subscriber.topics) if subscriber.topics else ''})")
-
-
-@subscribers_app.command("import")
-def subscribers_import(path: Annotated[Path, typer.Argument(help="CSV file with a header row: email,name,digests,topics.")]) -> None:
-    """Import subscribers from CSV (lists separated by ';'); bad rows are reported by line, good ones kept.
-
-    Example: newsletter subscribers import readers.csv
-    """
-    from newsletter.pipeline.subscribers import import_subscribers
-
-    report = import_subscribers(state.config(), path)
-    for rejection in report.rejected:
-        typer.echo(f"rejected: {rejection}", err=True)
-    typer.echo(f"{report.added} added, {report.updated} updated, {len(report.rejected)} rejected")
-    if report.rejected:
-        raise typer.Exit(EXIT_ERROR)
-
-
-@subscribers_app.command("list")
-def subscribers_list(
-    digest: Annotated[Optional[str], typer.Option("--digest", "-d", help="Only subscribers of this digest.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="active or unsubscribed.")] = None,
-    as_json: AsJson = False,
-) -> None:
-    """List subscribers.
-
-    JSON keys: email, name, status, digests, topics.
-    Example: newsletter subscribers list --digest daily --status active --json
-    """
-    from newsletter.pipeline.subscribers import list_subscribers
-
-    if status not in (None, "active", "unsubscribed"):
-        raise typer.BadParameter(f"{status!r} is not a status; use active or unsubscribed", param_hint="--status")
-    rows = list_subscribers(state.config(), digest=digest, status=status)
-    if as_json:
-        _emit_json([_subscriber_json(s) for s in rows])
-        return
-    _table(["email", "name", "status", "digests", "topics"],
-           [[s.email, s.name or "", s.status, ", ".join(s.digests), ", ".join(s.topics)] for s in rows])
-
-
-@subscribers_app.command("export")
-def subscribers_export(
-    digest: Annotated[Optional[str], typer.Option("--digest", "-d", help="Only subscribers of this digest.")] = None,
-    status: Annotated[Optional[str], typer.Option(help="active or unsubscribed.")] = None,
-) -> None:
-    """Print subscribers as CSV (the import format plus a status column).
-
-    Example: newsletter subscribers export > readers.csv
-    """
-    from newsletter.pipeline.subscribers import export_csv
-
-    typer.echo(export_csv(state.config(), digest=digest, status=status), nl=False)
-
-
-@subscribers_app.command("remove")
-def subscribers_remove(email: Annotated[str, typer.Argument(help="The address to forget.")]) -> None:
-    """Forget a subscriber and their delivery history.
-
-    Example: newsletter subscribers remove ada@example.org
-    """
-    from newsletter.pipeline.subscribers import remove_subscriber
-
-    remove_subscriber(state.config(), email)
-    typer.echo(f"removed {email}")
-
-
-@subscribers_app.command("unsubscribe")
-def subscribers_unsubscribe(
-    email: Annotated[Optional[str], typer.Argument(help="The address.")] = None,
-    token: Annotated[Optional[str], typer.Option(help="The token from an unsubscribe link instead of an address.")] = None,
-) -> None:
-    """Unsubscribe an address (never sent to again), by address or by the token of its unsubscribe link.
-
-    Example: newsletter subscribers unsubscribe --token 12.daily.Qk3...
-    """
-    from newsletter.pipeline.subscribers import unsubscribe
-
-    if (email is None) == (token is None):
-        raise typer.BadParameter("give an address or --token, not both", param_hint="EMAIL / --token")
-    subscriber = unsubscribe(state.config(), email=email, token=token)
-    typer.echo(f"unsubscribed {subscriber.email}")
-
+ISSUE_COLUMNS = ("digest", "key", "date", "cutoff", "subject", "articles", "sent", "failed", "skipped", "pending",
+                 "claimed", "unknown", "error")
 
 @contextmanager
 def _stop_on_interrupt():
@@ -155,9 +43,9 @@ def _stop_on_interrupt():
 @app.command()
 def send(
     digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
-    to: Annotated[Optional[list[str]], typer.Option("--to", help="Send a [TEST] copy to this address (repeatable); nothing is recorded.")] = None,
+    to: Annotated[Optional[list[str]], typer.Option("--to", metavar="ADDRESS", help="Send a [TEST] copy to this address (repeatable); nothing is recorded.")] = None,
     subscribers: Annotated[bool, typer.Option("--subscribers", help="Send the issue to every active subscriber of the digest.")] = False,
-    day: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say who would get which variant; send nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Also send again to those whose delivery is "
@@ -173,8 +61,9 @@ def send(
     Example: newsletter send daily --to me@example.org, then newsletter send daily --subscribers --date 2024-10-11
     """
     from newsletter.cli.check import check_line, print_findings
-    from newsletter.errors import CheckError
+    from newsletter.errors import CheckError, ConfigError
     from newsletter.pipeline import send as sending
+    from newsletter.pipeline.compliance import require_way_out, sending_warnings
 
     if bool(to) == subscribers:
         raise typer.BadParameter("choose --to ADDRESS (a test) or --subscribers (the real send)", param_hint="--to / --subscribers")
@@ -193,6 +82,14 @@ def send(
     interactive = sys.stdin.isatty() and sys.stderr.isatty()
     if not (yes or dry_run or interactive):
         raise typer.BadParameter("not on a terminal, so it cannot ask: add --yes to send", param_hint="--yes")
+    try:
+        require_way_out(config)
+    except ConfigError as exc:
+        if not dry_run:
+            raise
+        typer.echo(f"warning: the real send would stop here: {exc}", err=True)
+    for warning in sending_warnings(config):
+        typer.echo(f"warning: {warning}", err=True)
 
     def confirm(plan, count: int) -> bool:
         typer.echo(check_line(plan.check, plan.digest, plan.key))  # before any question: it may change the answer
@@ -253,26 +150,25 @@ def _failures(report) -> None:
 
 @app.command()
 def issues(
-    digest: Annotated[Optional[str], typer.Option("--digest", "-d", help="Only this digest.")] = None,
+    digest: Annotated[Optional[str], typer.Option("--digest", "-d", metavar="DIGEST", help="Only this digest.")] = None,
     as_json: AsJson = False,
+    as_csv: AsCsv = False,
 ) -> None:
     """List recorded issues with their delivery counts per state, and the error of the last scheduled run.
 
     claimed: being sent right now; unknown: went out but the server never answered (send
     --retry-unknown sends those again).
-    JSON keys: digest, key, date, subject, articles, sent, failed, skipped, pending, claimed, unknown, error.
+    Keys (--json, --csv): digest, key, date, cutoff (ISO 8601 or null), subject, articles, sent,
+    failed, skipped, pending, claimed, unknown, error.
     Example: newsletter issues --digest daily --json
     """
     from newsletter.pipeline.send import list_issues
 
-    rows = list_issues(state.config(), digest)
-    if as_json:
-        _emit_json([{"digest": r.digest, "key": r.key, "date": r.issue_date.isoformat(), "subject": r.subject,
-                     "articles": r.articles, "sent": r.sent, "failed": r.failed, "skipped": r.skipped,
-                     "pending": r.pending, "claimed": r.claimed, "unknown": r.unknown, "error": r.error}
-                    for r in rows])
-        return
-    _table(["digest", "issue", "subject", "articles", "sent", "failed", "skipped", "pending", "claimed", "unknown",
-            "error"],
-           [[r.digest, r.key, r.subject, str(r.articles), str(r.sent), str(r.failed), str(r.skipped), str(r.pending),
-             str(r.claimed), str(r.unknown), r.error or ""] for r in rows])
+    rows = [{"digest": r.digest, "key": r.key, "date": r.issue_date.isoformat(),
+             "cutoff": r.cutoff.isoformat() if r.cutoff else None, "subject": r.subject, "articles": r.articles,
+             "sent": r.sent, "failed": r.failed, "skipped": r.skipped, "pending": r.pending, "claimed": r.claimed,
+             "unknown": r.unknown, "error": r.error}
+            for r in list_issues(state.config(), digest)]
+    emit_rows(rows, ISSUE_COLUMNS, as_json=as_json, as_csv=as_csv,
+              table=["digest", "key", "subject", "articles", "sent", "failed", "skipped", "pending", "claimed",
+                     "unknown", "error"])

@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from newsletter.cli.app import NoSync, _parse_day, _sync_lines, app, state
+from newsletter.cli.app import NoSync, _parse_day, _sync_lines, app, open_in_browser, state
 
 
 @app.command()
 def preview(
     digest: Annotated[Optional[str], typer.Argument(help="Digest name (default: the only one).")] = None,
-    day: Annotated[Optional[str], typer.Option("--date", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
+    day: Annotated[Optional[str], typer.Option("--date", metavar="DATE", help="Issue date, YYYY-MM-DD (default: today in the digest's zone).")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback lets others read it.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: any free one).")] = 8025,
     open_: Annotated[bool, typer.Option("--open", help="Open the preview in the default browser.")] = False,
@@ -46,9 +46,7 @@ def preview(
         url = server.url + path
         typer.echo(f"previewing {chosen.name} at {url} (Ctrl-C to stop)")
         if open_:
-            import webbrowser
-
-            webbrowser.open(url)
+            open_in_browser(url)
         server.serve_forever()
     except KeyboardInterrupt:
         typer.echo("stopped")

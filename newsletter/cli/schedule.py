@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from newsletter.cli.app import AsJson, _emit_json, _table, app, state
+from newsletter.cli.app import AsCsv, AsJson, app, emit_rows, state
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +19,10 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @schedule_app.command("list")
-def schedule_list(as_json: AsJson = False) -> None:
+def schedule_list(as_json: AsJson = False, as_csv: AsCsv = False) -> None:
     """Show each digest's cadence, time zone, delivery and next three run times (no scheduler needed).
 
-    JSON keys: digest, cadence (null when not scheduled), timezone, delivery,
+    Keys (--json, --csv): digest, cadence (null when not scheduled), timezone, delivery,
     next_runs (ISO 8601 times in the digest's zone; [] when not scheduled).
     Example: newsletter schedule list --json
     """
@@ -31,14 +31,23 @@ def schedule_list(as_json: AsJson = False) -> None:
     config = state.config()
     now = schedule.clock()
     digests = [config.digests[name] for name in sorted(config.digests)]
-    runs = {d.name: cadence.next_runs(d, now, 3) for d in digests}
-    if as_json:
-        _emit_json([{"digest": d.name, "cadence": d.cadence.text if d.cadence else None, "timezone": d.timezone.key,
-                     "delivery": d.delivery, "next_runs": [t.isoformat() for t in runs[d.name]]} for d in digests])
-        return
-    _table(["digest", "cadence", "timezone", "delivery", "next runs"],
-           [[d.name, d.cadence.text if d.cadence else NOT_SCHEDULED, d.timezone.key, d.delivery,
-             "\n".join(_when(t) for t in runs[d.name]) or "-"] for d in digests])
+    rows = [{"digest": d.name, "cadence": d.cadence.text if d.cadence else None, "timezone": d.timezone.key,
+             "delivery": d.delivery, "next_runs": [t.isoformat() for t in cadence.next_runs(d, now, 3)]}
+            for d in digests]
+    emit_rows(rows, ("digest", "cadence", "timezone", "delivery", "next_runs"), as_json=as_json, as_csv=as_csv,
+              show={"cadence": _cadence, "next_runs": _runs})
+
+
+def _cadence(text: str | None, row: dict) -> str:
+    return text or NOT_SCHEDULED
+
+
+def _runs(times: list[str], row: dict) -> str:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(row["timezone"])
+    return "; ".join(_when(datetime.fromisoformat(t).astimezone(zone)) for t in times) or "-"
 
 
 def _when(moment) -> str:

@@ -15,7 +15,8 @@ The context (README lists it; keep the names stable, themes depend on them):
   or "rtl", from the item's text), ``lang`` (set when the item is in another script than the
   newsletter's ``language``, else None), ``italic`` (False for scripts without italics) and
   ``trimmed`` (True when the clip guard left its quotations out of the HTML)
-- ``subject``, ``preheader``: plain text
+- ``intro``: the editor's note for the top of the issue (sanitized HTML as Markup; "" for none)
+- ``subject``, ``preheader``: plain text (the editor's own from a draft file, else the digest's templates)
 - ``unsubscribe_url``: the configured URL with ``{token}`` as TOKEN_MARK, or None
 - ``unsubscribe_mailto``: a ``mailto:`` URL (token as TOKEN_MARK), or None
 """
@@ -217,9 +218,12 @@ def subject_variables(issue: Issue, digest: Digest, items: list[Item]) -> dict:
 
 
 def render_subject(env, issue: Issue, digest: Digest, items: list[Item], config: Config) -> str:
-    """The Subject header: digest.subject rendered as plain text; one non-empty line or ComposeError."""
+    """The Subject header: the editor's, else digest.subject rendered as plain text; one non-empty line or ComposeError."""
     where = f"digests.{digest.name}.subject"
-    subject = render_string(env, digest.subject, subject_variables(issue, digest, items), config, where)
+    if issue.editor_subject:
+        subject = issue.editor_subject  # the editor's words as written, not a template
+    else:
+        subject = render_string(env, digest.subject, subject_variables(issue, digest, items), config, where)
     if "\r" in subject or "\n" in subject:
         # A header may not hold a line break: it would end the header (header injection).
         raise ComposeError("the subject renders to more than one line", where=f"{config.path}: {where}",
@@ -232,7 +236,9 @@ def render_subject(env, issue: Issue, digest: Digest, items: list[Item], config:
 
 
 def render_preheader(env, issue: Issue, digest: Digest, items: list[Item], config: Config) -> str:
-    """The inbox preview line: digest.preheader; else the headlines of a longer issue; else the lede."""
+    """The inbox preview line: the editor's, digest.preheader, the headlines of a longer issue, or the lede."""
+    if issue.editor_preheader:
+        return " ".join(issue.editor_preheader.split())
     if digest.preheader.strip():
         where = f"digests.{digest.name}.preheader"
         text = render_string(env, digest.preheader, subject_variables(issue, digest, items), config, where)
@@ -278,6 +284,8 @@ def build_context(issue: Issue, digest: Digest, config: Config, plain_env, trimm
             "count": len(items),
         },
         "items": items,
+        # Sanitized when the draft was read (Markdown to allowlisted HTML), like an article's lede.
+        "intro": Markup(issue.intro or ""),
         "subject": render_subject(plain_env, issue, digest, items, config),
         "preheader": render_preheader(plain_env, issue, digest, items, config),
         "unsubscribe_url": unsubscribe_url(config),

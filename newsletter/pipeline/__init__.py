@@ -4,13 +4,13 @@ Only the modules of this package import several stages. The CLI, the scheduler a
 preview server call the functions here and nothing below them.
 """
 
-from newsletter.pipeline.build import BuildResult, IssueCheck, build, build_slot, check_issue, issue_articles
+from newsletter.pipeline.build import BuildResult, DraftResult, IssueCheck, build, build_slot, check_issue, draft
 from newsletter.pipeline.checking import check_path
 from newsletter.pipeline.common import open_store, state_path
 from newsletter.pipeline.ingest import (ImportReport, import_inputs, import_into_store, list_articles, list_topics,
                                         sync, sync_store)
 from newsletter.pipeline.status import SourceStatus, source_status
 
-__all__ = ["BuildResult", "ImportReport", "IssueCheck", "SourceStatus", "build", "build_slot", "check_issue",
-           "check_path", "import_inputs", "import_into_store", "issue_articles", "list_articles", "list_topics",
+__all__ = ["BuildResult", "DraftResult", "ImportReport", "IssueCheck", "SourceStatus", "build", "build_slot",
+           "check_issue", "check_path", "draft", "import_inputs", "import_into_store", "list_articles", "list_topics",
            "open_store", "source_status", "state_path", "sync", "sync_store"]

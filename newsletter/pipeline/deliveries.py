@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from typing import Callable, Iterator
@@ -54,9 +55,8 @@ class Templates:
     def get(self, articles: tuple[Article, ...]) -> compose.MessageTemplate:
         key = tuple(a.id for a in articles)
         if key not in self.cache:
-            variant = Issue(digest=self.issue.digest, key=self.issue.key, issue_date=self.issue.issue_date,
-                            articles=articles)
-            rendered = compose.render(variant, self.digest, self.config)
+            # replace(): the editor's intro and subject go to every variant
+            rendered = compose.render(replace(self.issue, articles=articles), self.digest, self.config)
             self.cache[key] = compose.MessageTemplate(rendered, self.config, self.digest, date=self.now,
                                                       subject_prefix=self.prefix)
         return self.cache[key]

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from newsletter import compose
 from newsletter.check import CLIP_ERROR
-from newsletter.config import Config, Digest, load_config
+from newsletter.config import Config, load_config
 from newsletter.model import Issue, Subscriber
-from newsletter.pipeline.build import draft_issue, render_outbox_copy
+from newsletter.pipeline.build import plan_issue, render_outbox_copy
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.ingest import ImportReport, sync
 from newsletter.pipeline.send import ALL_TOPICS, variant_of
 from newsletter.resources import data_path
-from newsletter.select import IssueSlot, slot_for_date
+from newsletter.select import slot_for_key
 from newsletter.store import Store
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class PreviewIssue:
     skipped: str | None  # why `newsletter build` would write nothing, or None
     variant: str
     variants: tuple[Variant, ...]
+    notes: tuple[str, ...] = ()  # what build would say about it: held-over articles, the draft used
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,11 @@ class DigestIssues:
     issues: tuple[Issue, ...]
 
 
-def slot_for_key(digest: Digest, key: str) -> IssueSlot | None:
-    """The slot of an issue key: a date ("2024-10-11") or a scheduled time ("2024-10-11T070000"); None if neither."""
-    try:
-        if "T" not in key:
-            return slot_for_date(digest, date.fromisoformat(key))
-        moment = datetime.strptime(key, "%Y-%m-%dT%H%M%S").replace(tzinfo=digest.timezone)
-    except ValueError:
-        return None
-    # The key of a sub-daily run is its scheduled time (select.slot_for_run); rebuilt here
-    # because that function keys by date whenever the current cadence is daily.
-    return IssueSlot(key=key, issue_date=moment.date(), start=moment - digest.window, end=moment)
-
-
 def watched_paths(config: Config) -> list[Path]:
-    """What a preview re-renders on: the config file, the local sources and both theme folders."""
+    """What a preview re-renders on: the config file, the local sources, the drafts and both theme folders."""
     paths = [config.path]
     paths += [source.path for source in config.sources if source.path is not None]
+    paths.append(config.drafts)
     if config.templates is not None:
         paths.append(config.templates)
     paths.append(data_path("templates"))
@@ -115,23 +104,24 @@ def render_issue(config: Config, store: Store, digest_name: str, key: str, varia
     slot = slot_for_key(digest, key)
     if slot is None:
         raise NotFound(f"{key!r} is not an issue date (YYYY-MM-DD) or time (YYYY-MM-DDTHHMMSS)")
-    # The same draft and rendering as `newsletter build`, so the bytes match what it writes;
+    # The same plan and rendering as `newsletter build`, so the bytes match what it writes;
     # only recording the issue and writing the outbox are left out.
-    draft = draft_issue(store, digest, slot)
-    issue = draft.issue
+    plan = plan_issue(config, store, digest, slot)
+    issue = plan.issue
     found, example = _variants(store.subscribers.list(digest=digest.name, status="active"), issue.articles)
     if variant != ALL_TOPICS:
         if variant not in example:
             raise NotFound(f"no active subscriber of {digest.name!r} has the topic variant {variant!r}")
         # As send renders a variant: the issue's items in the subscriber's topics, nothing else changed.
         issue = replace(issue, articles=variant_of(example[variant], issue.articles)[1])
-    skipped = f"{draft.skip_reason}: `newsletter build` would write nothing" if draft.skip_reason else None
+    skipped = f"{plan.skip_reason}: `newsletter build` would write nothing" if plan.skip_reason else None
     filled, message = render_outbox_copy(config, digest, issue)
     headers = tuple((name, str(message[name])) for name in SHOWN_HEADERS if message[name] is not None)
     return PreviewIssue(digest=digest.name, key=slot.key, issue_date=slot.issue_date, subject=filled.subject,
                         preheader=filled.preheader, html=filled.html.encode("utf-8"), text=filled.text.encode("utf-8"),
-                        headers=headers, titles=tuple(a.title for a in issue.articles), recorded=draft.recorded,
-                        skipped=skipped, variant=variant, variants=tuple(found))
+                        headers=headers, titles=tuple(a.title for a in issue.articles), recorded=plan.recorded,
+                        skipped=skipped, variant=variant, variants=tuple(found),
+                        notes=tuple(plan.messages))
 
 
 def digest_issues(config: Config, store: Store, limit: int = RECENT_ISSUES) -> list[DigestIssues]:
@@ -191,4 +181,4 @@ def today_path(config: Config, digest_name: str | None, day: date | None) -> str
 
 
 __all__ = ["GMAIL_CLIP_BYTES", "DigestIssues", "NotFound", "PreviewIssue", "PreviewSession", "Variant", "digest_issues",
-           "render_issue", "slot_for_key", "today_path", "watched_paths"]
+           "render_issue", "today_path", "watched_paths"]

@@ -138,8 +138,11 @@ def _build(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:
 
 
 def _send(config: Config, digest: Digest, slot: IssueSlot) -> RunOutcome:
+    from newsletter.pipeline.compliance import sending_warnings
     from newsletter.pipeline.send import send_to_subscribers
 
+    for warning in sending_warnings(config):
+        log.warning("digest %s: %s", digest.name, warning)
     with open_store(config) as store:
         _sync(config, store)
         existed = store.get_issue(digest.name, slot.key) is not None

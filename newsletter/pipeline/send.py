@@ -14,9 +14,10 @@ from newsletter import compose
 from newsletter.check import Report
 from newsletter.config import Config, Digest
 from newsletter.model import Issue
-from newsletter.pipeline.build import build_slot, draft_issue
+from newsletter.pipeline.build import build_slot, draft_path, plan_issue, sending_started
 from newsletter.pipeline.checking import check_rendered, refuse_errors
 from newsletter.pipeline.common import backend_for, delivers_personally, journal_folder, open_store
+from newsletter.pipeline.compliance import require_way_out
 from newsletter.pipeline.deliveries import (ALL_TOPICS, Tally, Templates, deliver_issue, envelope_sender, outgoing,
                                             variant_of)
 from newsletter.pipeline.ingest import sync
@@ -59,17 +60,18 @@ def secret_key(store: Store) -> bytes:
 
 def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: IssueSlot, now: datetime,
                        record: bool) -> tuple[Issue | None, str | None]:
-    """The recorded issue, built first when it does not exist yet; or (None, why) when there is nothing.
+    """The recorded issue, built first when it does not exist yet (or, until sending begins, when its
+    draft file may have changed); or (None, why) when there is nothing.
 
-    Without `record` (a dry run, a test copy) an issue not recorded yet is drafted as build
-    would pick it, and nothing is written.
+    Without `record` (a dry run, a test copy) an issue not recorded yet is planned as build
+    would make it, and nothing is written.
     """
     issue = store.get_issue(digest.name, slot.key)
-    if issue is not None:
+    if issue is not None and (sending_started(store, issue) or not draft_path(config, digest.name, slot.key).exists()):
         return issue, None
     if not record:
-        draft = draft_issue(store, digest, slot)
-        return (None, draft.skip_reason) if draft.skip_reason else (draft.issue, None)
+        plan = plan_issue(config, store, digest, slot)
+        return (None, plan.skip_reason) if plan.skip_reason else (plan.issue, None)
     built = build_slot(config, store, digest, slot, now=now)
     if built.skipped:
         return None, built.reason
@@ -123,6 +125,8 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
     slot = slot or slot_for_date(digest, day or now.date())
+    if not dry_run:
+        require_way_out(config)
     backend = None if dry_run else backend_for(config, digest, slot.key, personal=True, ssl_context=ssl_context)
     with open_store(config) as store:
         if sync_first:
@@ -133,14 +137,11 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
         report = SendReport(digest=digest.name, key=slot.key, nothing=why)
         if issue is None:
             return report
-        report.subject = issue.subject
-        report.check = _check(config, digest, issue, now)
+        rendered = compose.render(issue, digest, config)
+        report.subject = issue.subject or rendered.subject  # an issue not built yet (a dry run) has none recorded
+        report.check = check_rendered(config, digest, rendered, issue.key, now)
         if dry_run:
-            for person in store.ledger.to_send(issue.id, digest.name):
-                variant, items = variant_of(person, issue.articles)
-                label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
-                report.variants[label] = report.variants.get(label, 0) + 1
-                report.remaining += bool(items)
+            report.remaining = _plan(store, issue, digest, report)
             report.already = _counts(store, issue).sent
             return report
         store.ledger.close_departed(issue.id, digest.name)
@@ -157,7 +158,9 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             return report
         if not force:
             refuse_errors(report.check, digest, issue.key)
-        if confirm is not None and not confirm(report, todo):
+        # The count asked about is the dry run's: messages that will go out (not those skipped for their topics).
+        if confirm is not None and not confirm(report, _plan(store, issue, digest, report)
+                                               + (counts.unknown if retry_unknown else 0)):
             report.nothing = "not confirmed; nothing sent"
             return report
         try:
@@ -169,6 +172,17 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             report.remaining, report.skipped = counts.open, counts.skipped
             report.elsewhere = counts.claimed
         return report
+
+
+def _plan(store: Store, issue: Issue, digest: Digest, report: SendReport) -> int:
+    """Who has yet to get the issue, by topic variant (into report.variants); how many will get a message."""
+    recipients = 0
+    for person in store.ledger.to_send(issue.id, digest.name):
+        variant, items = variant_of(person, issue.articles)
+        label = (variant or "all topics") + ("" if items else " (nothing in their topics)")
+        report.variants[label] = report.variants.get(label, 0) + 1
+        recipients += bool(items)
+    return recipients
 
 
 def _unknown_note(unknown: int) -> str:
@@ -201,6 +215,7 @@ class IssueSummary:
     claimed: int
     unknown: int
     error: str | None
+    cutoff: datetime | None = None
 
 
 def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSummary]:
@@ -218,5 +233,5 @@ def list_issues(config: Config, digest_name: str | None = None) -> list[IssueSum
             mails = i.id in counts or (digest is not None and delivers_personally(digest))
             waiting = store.ledger.not_queued(i.id, i.digest) if mails else 0
             out.append(IssueSummary(i.digest, i.key, i.issue_date, i.subject, store.issue_size(i.id), c.sent,
-                                    c.failed, c.skipped, c.queued + waiting, c.claimed, c.unknown, i.error))
+                                    c.failed, c.skipped, c.queued + waiting, c.claimed, c.unknown, i.error, i.cutoff))
         return out

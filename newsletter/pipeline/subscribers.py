@@ -1,9 +1,7 @@
-"""Managing subscribers: add, import a CSV, list, export, remove, unsubscribe (by address or signed token)."""
+"""Managing subscribers: add, edit, import, list (and export), remove, unsubscribe (by address or signed token)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from newsletter.config import Config
@@ -11,8 +9,15 @@ from newsletter.errors import SubscriberError
 from newsletter.model import Subscriber
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.send import secret_key
-from newsletter.store.subscribers import CSV_COLUMNS, CsvReport
+from newsletter.store.subscriber_csv import CSV_COLUMNS as COLUMNS
+from newsletter.store.subscribers import KEEP, CsvReport
 from newsletter.tokens import read_token
+
+
+def subscriber_row(s: Subscriber) -> dict:
+    """One subscriber as every listing shows it (table, JSON, CSV): its keys are the COLUMNS import reads."""
+    return {"email": s.email, "name": s.name, "digests": list(s.digests), "topics": list(s.topics),
+            "status": s.status, "unsubscribed": list(s.left)}
 
 
 def _digests(config: Config, names: list[str]) -> tuple[str, ...]:
@@ -24,23 +29,33 @@ def _digests(config: Config, names: list[str]) -> tuple[str, ...]:
 
 def add_subscriber(config: Config, email: str, *, name: str | None, digests: list[str], topics: list[str],
                    resubscribe: bool = False) -> tuple[Subscriber, bool]:
-    """Add an address (or update an active one); (subscriber, created)."""
+    """Add an address, or widen what an existing one gets; (subscriber, created)."""
     chosen = _digests(config, digests)
     with open_store(config) as store:
         return store.subscribers.add(email, name=name, digests=chosen, topics=topics, resubscribe=resubscribe)
 
 
-def import_subscribers(config: Config, path: Path) -> CsvReport:
-    """Import a CSV with columns email, name, digests, topics (lists split on ';')."""
+def edit_subscriber(config: Config, email: str, *, name=KEEP, digests: list[str] | None = None,
+                    topics: list[str] | None = None, resubscribe: bool = False) -> Subscriber:
+    """Set a subscriber's name, digests or topics exactly ([] topics: all of them)."""
+    if digests is not None:
+        digests = list(_digests(config, digests))
+    with open_store(config) as store:
+        return store.subscribers.edit(email, name=name, digests=digests, topics=topics, resubscribe=resubscribe)
+
+
+def import_subscribers(config: Config, path: Path, *, resubscribe: bool = False) -> CsvReport:
+    """Import a CSV with the columns `subscribers export` writes (email required; lists split on ';')."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise SubscriberError("is not UTF-8 text", where=str(path), hint="save the CSV as UTF-8") from None
     except OSError as exc:
         raise SubscriberError(f"cannot be read: {exc.strerror}", where=str(path)) from None
+    # With one digest, a row that names none is for that one; with several it must say which.
     default = (config.digest(None).name,) if len(config.digests) == 1 else ()
     with open_store(config) as store:
-        return store.subscribers.import_csv(text, str(path), set(config.digests), default)
+        return store.subscribers.import_csv(text, str(path), set(config.digests), default, resubscribe)
 
 
 def list_subscribers(config: Config, *, digest: str | None = None, status: str | None = None) -> list[Subscriber]:
@@ -50,16 +65,6 @@ def list_subscribers(config: Config, *, digest: str | None = None, status: str |
         return store.subscribers.list(digest=digest, status=status)
 
 
-def export_csv(config: Config, *, digest: str | None = None, status: str | None = None) -> str:
-    """All (or filtered) subscribers as CSV in the import format, plus a status column."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*CSV_COLUMNS, "status"])
-    for s in list_subscribers(config, digest=digest, status=status):
-        writer.writerow([s.email, s.name or "", ";".join(s.digests), ";".join(s.topics), s.status])
-    return out.getvalue()
-
-
 def remove_subscriber(config: Config, email: str) -> None:
     """Forget an address and its delivery history."""
     with open_store(config) as store:
@@ -67,8 +72,12 @@ def remove_subscriber(config: Config, email: str) -> None:
             raise SubscriberError(f"{email} is not a subscriber", hint="see `newsletter subscribers list`")
 
 
-def unsubscribe(config: Config, *, email: str | None = None, token: str | None = None) -> Subscriber:
-    """Mark an address unsubscribed; it is never sent to again. A token must be genuine."""
+def unsubscribe(config: Config, *, email: str | None = None, token: str | None = None,
+                digests: list[str] | None = None, everything: bool = False) -> tuple[Subscriber, tuple[str, ...] | None]:
+    """Unsubscribe: a token from its own digest, an address from the digests named; `everything` from all.
+
+    Returns the subscriber and the digests they left (None: everything). They are never sent those again.
+    """
     with open_store(config) as store:
         if token is not None:
             found = read_token(secret_key(store), token, store.subscribers.salt)
@@ -76,8 +85,17 @@ def unsubscribe(config: Config, *, email: str | None = None, token: str | None =
                 raise SubscriberError("the unsubscribe token is not genuine (forged, altered or cut short)",
                                       hint="copy the whole token from the unsubscribe link")
             subscriber = store.subscribers.get_by_id(found[0])
+            leaving = (found[1],)
         else:
             subscriber = store.subscribers.get(email)
+            for name in digests or ():
+                config.digest(name)
+            leaving = tuple(digests or ())
         if subscriber is None:
             raise SubscriberError(f"{email or 'the token'} names no subscriber", hint="see `newsletter subscribers list`")
-        return store.subscribers.unsubscribe(subscriber.id)
+        scope = None if everything or not leaving else leaving
+        return store.subscribers.unsubscribe(subscriber.id, scope), scope
+
+
+__all__ = ["COLUMNS", "KEEP", "add_subscriber", "edit_subscriber", "import_subscribers", "list_subscribers",
+           "remove_subscriber", "subscriber_row", "unsubscribe"]

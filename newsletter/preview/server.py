@@ -230,6 +230,7 @@ class Handler(BaseHTTPRequestHandler):
         except NewsletterError as exc:
             return self._json(500, {"error": str(exc), "version": previewer.version})
         notes = [["skipped", issue.skipped]] if issue.skipped else []
+        notes += [["note", note] for note in issue.notes]
         if not any(name == "List-Unsubscribe" for name, _ in issue.headers):
             notes.append(["warn", "no List-Unsubscribe header: set newsletter.unsubscribe_url or unsubscribe_mailto "
                                   "(Gmail and Yahoo require one-click unsubscribe from bulk senders)"])

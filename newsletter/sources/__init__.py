@@ -129,12 +129,13 @@ def read(data: bytes, ctx: ReadContext, fmt: str | None = None) -> ReadResult:
 
 
 # The sources package's offer to the pipeline; below `read`, which these use.
-from newsletter.sources.common import day_to_datetime, legacy_id  # noqa: E402
+from newsletter.sources.common import canonical_url, day_to_datetime, legacy_id  # noqa: E402
 from newsletter.sources.fetch import Fetched, fetch  # noqa: E402
+from newsletter.sources.html import markdown_to_html  # noqa: E402
 from newsletter.sources.refresh import (  # noqa: E402
     Refreshed, due, file_key, in_parallel, list_files, load_file, next_look, refresh_feeds, refresh_folder,
 )
 
-__all__ = ["READERS", "SUFFIXES", "Fetched", "ReadContext", "Reader", "Refreshed", "day_to_datetime", "detect_format",
-           "due", "fetch", "file_key", "in_parallel", "legacy_id", "list_files", "load_file", "next_look", "read",
-           "refresh_feeds", "refresh_folder"]
+__all__ = ["READERS", "SUFFIXES", "Fetched", "ReadContext", "Reader", "Refreshed", "canonical_url", "day_to_datetime",
+           "detect_format", "due", "fetch", "file_key", "in_parallel", "legacy_id", "list_files", "load_file",
+           "markdown_to_html", "next_look", "read", "refresh_feeds", "refresh_folder"]

@@ -54,6 +54,7 @@ class Fields:
     stamp: str = ""           # the date as written: part of the hash id of an item without URL or guid
     untitled: bool = False    # a feed item may lack a title: it is titled from its text
     url_field: str = "url"    # how the format names its link, for messages
+    draft: bool = False       # Markdown `draft: true`: stored, never picked for an issue
 
 
 @dataclass
@@ -136,7 +137,8 @@ def build(raw: Fields, ctx, where: str, label: str) -> Built:
         id=bounded_id(values["given_id"]) if values["given_id"] else article_id(
             values["url"], values["guid"], values["source"], title, cleaned.stamp),
         title=title, published=cleaned.published or ctx.undated, url=values["url"], source=values["source"],
-        topics=values["topics"], lede=cut_lede, body=cut_body, author=values["author"], image=values["image"])
+        topics=values["topics"], lede=cut_lede, body=cut_body, author=values["author"], image=values["image"],
+        draft=raw.draft)
     # A one-article file (Markdown) names the article by its title; a feed's item by its number.
     prefix = f"{ctx.origin}: {label if where else repr_title(title)}: "
     return Built(article, cleaned.published is not None, where, values["guid"], [prefix + n for n in notes])

@@ -16,7 +16,8 @@ from newsletter.sources.fields import Fields
 
 log = logging.getLogger(__name__)
 
-KEYS = ("title", "date", "url", "source", "topics", "author", "image", "id", "lede")
+KEYS = ("title", "date", "url", "source", "topics", "author", "image", "id", "lede", "draft")
+TRUE, FALSE = ("true", "yes", "on"), ("false", "no", "off", "")
 # Keys other tools use for the same thing: name ours in the note rather than a random near miss.
 ALIASES = {"tags": "topics", "categories": "topics", "category": "topics", "published": "date",
            "link": "url", "summary": "lede", "description": "lede"}
@@ -83,6 +84,9 @@ def _fields(meta: dict, content: str, ctx: ReadContext) -> Fields:
     if meta.get("title") in (None, ""):
         raise ItemError("has no title; add a line 'title: ...' to the front matter")
     stamp = _text(meta, "date") or ""
+    draft = (_text(meta, "draft") or "").lower()
+    if draft not in TRUE + FALSE:
+        raise ItemError(f"draft must be true or false, not {meta['draft']!r}")
     if _text(meta, "lede") is not None:
         lede, body = _text(meta, "lede"), content
     else:
@@ -93,7 +97,7 @@ def _fields(meta: dict, content: str, ctx: ReadContext) -> Fields:
         title=meta["title"], url=_text(meta, "url"), guid=file_id(ctx.origin, ctx.root), given_id=_text(meta, "id"),
         source=_text(meta, "source"), author=_text(meta, "author"), topics=meta.get("topics") or None,
         image=_text(meta, "image"), lede=("markdown", lede), body=("markdown", body),
-        published=parse_datetime(stamp, ctx.tz) if stamp else None, stamp=stamp)
+        published=parse_datetime(stamp, ctx.tz) if stamp else None, stamp=stamp, draft=draft in TRUE)
 
 
 def _text(meta: dict, key: str) -> str | None:

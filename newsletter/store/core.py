@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,8 +18,11 @@ from newsletter.store import migrations
 from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
+from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
+                                   unique_links)
 from newsletter.store.syncstate import SyncState
-from newsletter.store.tables import CHUNK, article_topics, articles, issue_articles, issues, meta, metadata, topics
+from newsletter.store.tables import (CHUNK, article_topics, articles, draft_offers, issue_articles, issue_left_out,
+                                     issues, meta, metadata, topics)
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +39,6 @@ class TopicRow:
     slug: str
     count: int
     latest: datetime | None
-
-
-def _naive_utc(dt: datetime) -> datetime:
-    return dt.astimezone(timezone.utc).replace(tzinfo=None)
-
-
-def _aware(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc)
-
-
-def _hash(a: Article, published: datetime) -> str:
-    payload = json.dumps([a.title, a.url, a.source, published.isoformat(), list(a.topics), a.lede, a.body,
-                          a.author, a.image], ensure_ascii=False)
-    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
 
 
 def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
@@ -178,12 +166,13 @@ class Store:
                 existing.update((r.id, (r.content_hash, r.published)) for r in rows)
             inserts, updates, changed_ids = [], [], []
             for a in batch.values():
-                published = _naive_utc(a.published)
-                if a.id in existing and a.id in undated:
+                published, dated = naive_utc(a.published), a.id not in undated
+                if a.id in existing and not dated:
                     published = existing[a.id][1]
                 row = dict(id=a.id, title=a.title, url=a.url, source=a.source, published=published,
                            topics=json.dumps(list(a.topics), ensure_ascii=False), lede=a.lede, body=a.body,
-                           author=a.author, image=a.image, content_hash=_hash(a, published), updated=now)
+                           author=a.author, image=a.image, dated=dated, draft=a.draft,
+                           content_hash=content_hash(a, published, dated), updated=now)
                 if a.id not in existing:
                     inserts.append({**row, "created": now})
                     counts.new += 1
@@ -203,7 +192,7 @@ class Store:
             links = [dict(article_id=r["id"], topic_id=topic_ids[slugify(t)], published=r["published"])
                      for r in inserts + updates for t in json.loads(r["topics"])]
             if links:
-                conn.execute(article_topics.insert(), _unique_links(links))
+                conn.execute(article_topics.insert(), unique_links(links))
         return counts
 
     def _topic_ids(self, conn, names: set[str]) -> dict[str, int]:
@@ -227,46 +216,35 @@ class Store:
         with self.engine.connect() as conn:
             for chunk in _chunks(list(ids)):
                 for r in conn.execute(sa.select(articles).where(articles.c.id.in_(chunk))):
-                    found[r.id] = _article(r)
+                    found[r.id] = article_from_row(r)
         return [found[i] for i in ids if i in found]
 
-    def find_articles(self, *, topics_any: Sequence[str] = (), since: datetime | None = None,
-                      until: datetime | None = None, source: str | None = None, limit: int | None = None,
-                      not_in_digest: str | None = None, except_issue: str | None = None, include_until: bool = True,
-                      include_since: bool = True) -> list[Article]:
-        """Articles newest first, filtered by topic slugs (any of), date range, source, and earlier issues.
+    def articles_by_url(self, urls: Sequence[str]) -> dict[str, Article]:
+        """Stored articles by their URL as stored (one per URL: the newest)."""
+        found: dict[str, Article] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(urls))):
+                q = sa.select(articles).where(articles.c.url.in_(chunk)).order_by(articles.c.published)
+                found.update((r.url, article_from_row(r)) for r in conn.execute(q))
+        return found
 
-        `not_in_digest` leaves out what any issue of that digest carried, but for the issue keyed `except_issue`.
-        """
-        q = sa.select(articles)
-        if topics_any:
-            topic_q = (sa.select(article_topics.c.article_id)
-                       .join(topics, topics.c.id == article_topics.c.topic_id)
-                       .where(topics.c.slug.in_([slugify(t) for t in topics_any])))
-            # The copied date lets SQLite range-scan each topic's index instead of every article.
-            if since is not None:
-                topic_q = topic_q.where(_after(article_topics.c.published, since, include_since))
-            if until is not None:
-                topic_q = topic_q.where(_before(article_topics.c.published, until, include_until))
-            q = q.where(articles.c.id.in_(topic_q))
-        if since is not None:
-            q = q.where(_after(articles.c.published, since, include_since))
-        if until is not None:
-            q = q.where(_before(articles.c.published, until, include_until))
-        if source:
-            q = q.where(sa.func.lower(articles.c.source) == source.lower())
-        if not_in_digest is not None:
-            sent = (sa.select(issue_articles.c.article_id)
-                    .join(issues, issues.c.id == issue_articles.c.issue_id)
-                    .where(issues.c.digest == not_in_digest, issue_articles.c.article_id == articles.c.id))
-            if except_issue is not None:
-                sent = sent.where(issues.c.key != except_issue)
-            q = q.where(~sa.exists(sent))
-        q = q.order_by(articles.c.published.desc(), articles.c.id)
+    def find_articles(self, *, limit: int | None = None, undated_last: bool = False, **filters) -> list[Article]:
+        """Articles newest first (undated ones after the dated with `undated_last`); filters as article_filters takes."""
+        q = sa.select(articles).where(*article_filters(**filters))
+        order = [articles.c.dated.desc()] if undated_last else []
+        q = q.order_by(*order, articles.c.published.desc(), articles.c.id)
         if limit is not None:
             q = q.limit(limit)
         with self.engine.connect() as conn:
-            return [_article(r) for r in conn.execute(q)]
+            return [article_from_row(r) for r in conn.execute(q)]
+
+    def count_articles(self, *, exclude_ids: Sequence[str] = (), **filters) -> int:
+        """How many articles pass the filters, leaving out the ids given."""
+        q = sa.select(sa.func.count()).select_from(articles).where(*article_filters(**filters))
+        if exclude_ids:
+            q = q.where(articles.c.id.not_in(list(exclude_ids)))
+        with self.engine.connect() as conn:
+            return conn.execute(q).scalar()
 
     def topic_counts(self) -> list[TopicRow]:
         """Every topic with its number of articles and its latest article's date."""
@@ -275,7 +253,7 @@ class Store:
              .join(article_topics, article_topics.c.topic_id == topics.c.id, isouter=True)
              .group_by(topics.c.id).order_by(topics.c.name))
         with self.engine.connect() as conn:
-            return [TopicRow(r[0], r[1], r[2], _aware(r[3]) if r[3] else None) for r in conn.execute(q)]
+            return [TopicRow(r[0], r[1], r[2], aware(r[3]) if r[3] else None) for r in conn.execute(q)]
 
     # -- issues -------------------------------------------------------------
 
@@ -287,28 +265,55 @@ class Store:
                 return None
             ids = conn.execute(sa.select(issue_articles.c.article_id).where(issue_articles.c.issue_id == row.id)
                                .order_by(issue_articles.c.position)).scalars().all()
-        return _issue(row, tuple(self.get_articles(ids)))
+        return issue_from_row(row, tuple(self.get_articles(ids)))
 
     def record_issue(self, digest: str, key: str, issue_date: date, article_ids: Sequence[str],
-                     subject: str, message_id: str | None) -> Issue:
-        """Record an issue and its articles; an existing issue of the same key is replaced."""
+                     subject: str, message_id: str | None, *, cutoff: datetime | None = None, intro: str = "",
+                     editor_subject: str | None = None, editor_preheader: str | None = None,
+                     left_out: Sequence[str] = ()) -> Issue:
+        """Record an issue, its articles and those the editor left out; an existing issue of the same key is replaced."""
         now = datetime.now(timezone.utc).replace(tzinfo=None)
+        values = dict(subject=subject, message_id=message_id, created=now,
+                      cutoff=naive_utc(cutoff) if cutoff else None, intro=intro or None,
+                      editor_subject=editor_subject, editor_preheader=editor_preheader)
         with self.writer.begin() as conn:
             serialise(conn, f"issue:{digest}:{key}")
             old = conn.execute(sa.select(issues.c.id).where(issues.c.digest == digest, issues.c.key == key)).scalar()
             if old is not None:
                 conn.execute(issue_articles.delete().where(issue_articles.c.issue_id == old))
-                conn.execute(issues.update().where(issues.c.id == old).values(
-                    subject=subject, message_id=message_id, created=now, error=None))
+                conn.execute(issue_left_out.delete().where(issue_left_out.c.issue_id == old))
+                conn.execute(issues.update().where(issues.c.id == old).values(**values, error=None))
                 issue_id = old
             else:
-                issue_id = conn.execute(issues.insert().values(
-                    digest=digest, key=key, issue_date=issue_date, subject=subject,
-                    message_id=message_id, created=now)).inserted_primary_key[0]
+                issue_id = conn.execute(issues.insert().values(digest=digest, key=key, issue_date=issue_date,
+                                                               **values)).inserted_primary_key[0]
             if article_ids:
                 conn.execute(issue_articles.insert(), [dict(issue_id=issue_id, position=i, article_id=a)
                                                        for i, a in enumerate(article_ids)])
+            dropped = [a for a in dict.fromkeys(left_out) if a not in set(article_ids)]
+            if dropped:
+                conn.execute(issue_left_out.insert(), [dict(issue_id=issue_id, article_id=a) for a in dropped])
         return self.get_issue(digest, key)
+
+    def left_out(self, issue_id: int) -> list[str]:
+        """The ids of the articles the editor left out of an issue."""
+        with self.engine.connect() as conn:
+            return sorted(conn.execute(sa.select(issue_left_out.c.article_id)
+                                       .where(issue_left_out.c.issue_id == issue_id)).scalars())
+
+    def save_draft_offer(self, digest: str, key: str, article_ids: Sequence[str]) -> None:
+        """Remember which articles a new draft file lists, so lines deleted from it can be told at build time."""
+        with self.writer.begin() as conn:
+            conn.execute(draft_offers.delete().where(draft_offers.c.digest == digest, draft_offers.c.key == key))
+            conn.execute(draft_offers.insert().values(digest=digest, key=key, article_ids=json.dumps(list(article_ids)),
+                                                      written=datetime.now(timezone.utc).replace(tzinfo=None)))
+
+    def draft_offer(self, digest: str, key: str) -> list[str]:
+        """The articles `newsletter draft` listed for an issue ([] for a draft written by hand)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(sa.select(draft_offers.c.article_ids).where(
+                draft_offers.c.digest == digest, draft_offers.c.key == key)).scalar()
+        return json.loads(found) if found else []
 
     def update_issue(self, issue_id: int, **values) -> None:
         with self.writer.begin() as conn:
@@ -326,7 +331,7 @@ class Store:
         if digest:
             q = q.where(issues.c.digest == digest)
         with self.engine.connect() as conn:
-            return [_issue(r, ()) for r in conn.execute(q)]
+            return [issue_from_row(r, ()) for r in conn.execute(q)]
 
     def rename_articles(self, renames: dict[str, str]) -> int:
         """Give stored articles new ids (old -> new), with their topics and the issues that carried them.
@@ -346,34 +351,8 @@ class Store:
                 conn.execute(articles.insert().values({**row, "id": new}))
                 conn.execute(article_topics.update().where(article_topics.c.article_id == old).values(article_id=new))
                 conn.execute(issue_articles.update().where(issue_articles.c.article_id == old).values(article_id=new))
+                conn.execute(issue_left_out.update().where(issue_left_out.c.article_id == old).values(article_id=new))
                 conn.execute(articles.delete().where(articles.c.id == old))
                 done += 1
         return done
 
-
-def _after(column, when: datetime, inclusive: bool):
-    return column >= _naive_utc(when) if inclusive else column > _naive_utc(when)
-
-
-def _before(column, when: datetime, inclusive: bool):
-    return column <= _naive_utc(when) if inclusive else column < _naive_utc(when)
-
-
-def _unique_links(links: list[dict]) -> list[dict]:
-    seen, out = set(), []
-    for link in links:
-        key = (link["article_id"], link["topic_id"])
-        if key not in seen:
-            seen.add(key)
-            out.append(link)
-    return out
-
-
-def _article(r) -> Article:
-    return Article(id=r.id, title=r.title, url=r.url, source=r.source, published=_aware(r.published),
-                   topics=tuple(json.loads(r.topics)), lede=r.lede, body=r.body, author=r.author, image=r.image)
-
-
-def _issue(r, arts: tuple[Article, ...]) -> Issue:
-    return Issue(digest=r.digest, key=r.key, issue_date=r.issue_date, articles=arts, subject=r.subject,
-                 message_id=r.message_id, created=_aware(r.created), id=r.id, error=r.error)

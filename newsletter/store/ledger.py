@@ -83,7 +83,8 @@ def _now() -> datetime:
 def _active_members(digest: str):
     return (sa.select(subscribers.c.id)
             .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
-            .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active"))
+            .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                   subscribers.c.status == "active"))
 
 
 def _retryable():
@@ -248,7 +249,8 @@ class Ledger:
                  .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
                  .outerjoin(deliveries, sa.and_(deliveries.c.subscriber_id == subscribers.c.id,
                                                 deliveries.c.issue_id == (issue_id if issue_id is not None else -1)))
-                 .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+                 .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                        subscribers.c.status == "active",
                         subscribers.c.id > last, sa.or_(deliveries.c.id.is_(None), _open_row()))
                  .order_by(subscribers.c.id).limit(page))
             with self.engine.connect() as conn:
@@ -278,7 +280,8 @@ class Ledger:
         """Active subscribers of the digest that the issue has no row for yet."""
         q = (sa.select(sa.func.count()).select_from(subscribers)
              .join(subscriber_digests, subscriber_digests.c.subscriber_id == subscribers.c.id)
-             .where(subscriber_digests.c.digest == digest, subscribers.c.status == "active",
+             .where(subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active",
+                    subscribers.c.status == "active",
                     ~sa.exists(sa.select(deliveries.c.id).where(deliveries.c.issue_id == issue_id,
                                                                 deliveries.c.subscriber_id == subscribers.c.id))))
         with self.engine.connect() as conn:

@@ -165,3 +165,36 @@ def rebuild_table(conn: sa.Connection, new: sa.Table, columns: list[str]) -> Non
     conn.execute(sa.text(f"ALTER TABLE {quote(temp)} RENAME TO {quote(name)}"))
     for index in new.indexes:
         index.create(conn)
+
+
+# -- the steps -------------------------------------------------------------------
+
+@migration(4)
+def _editors_issue(conn: sa.Connection) -> None:
+    """Issue 11: dated/draft articles, issue cut-offs and the editor's draft, per-digest unsubscribes."""
+    add_column(conn, "articles", sa.Column("dated", sa.Boolean, nullable=False, server_default=sa.true()))
+    add_column(conn, "articles", sa.Column("draft", sa.Boolean, nullable=False, server_default=sa.false()))
+    for name in ("intro", "editor_subject", "editor_preheader"):
+        add_column(conn, "issues", sa.Column(name, sa.Text))
+    add_column(conn, "issues", sa.Column("cutoff", sa.DateTime))
+    add_column(conn, "subscriber_digests", sa.Column("status", sa.String(16), nullable=False,
+                                                     server_default="active"))
+    schema = sa.MetaData()
+    # Only the key columns the new tables refer to; these two are not created here.
+    sa.Table("issues", schema, sa.Column("id", sa.Integer, primary_key=True))
+    sa.Table("articles", schema, sa.Column("id", sa.String(2048), primary_key=True))
+    left_out = sa.Table(
+        "issue_left_out", schema,
+        sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id"), primary_key=True),
+        sa.Index("ix_issue_left_out_article", "article_id"),
+    )
+    offers = sa.Table(
+        "draft_offers", schema,
+        sa.Column("digest", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(32), primary_key=True),
+        sa.Column("article_ids", sa.Text, nullable=False),
+        sa.Column("written", sa.DateTime, nullable=False),
+    )
+    left_out.create(conn)
+    offers.create(conn)

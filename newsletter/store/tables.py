@@ -28,6 +28,10 @@ articles = sa.Table(
     sa.Column("content_hash", sa.String(40), nullable=False),
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("updated", sa.DateTime, nullable=False),
+    # False when the source gave no date and `published` is the date it was given on import.
+    sa.Column("dated", sa.Boolean, nullable=False, server_default=sa.true()),
+    # Markdown `draft: true`: kept out of every issue until the flag is removed.
+    sa.Column("draft", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_articles_published", "published"),
     sa.Index("ix_articles_source", "source"),
 )
@@ -55,6 +59,11 @@ issues = sa.Table(
     sa.Column("message_id", sa.Text),
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("error", sa.Text),
+    sa.Column("cutoff", sa.DateTime),  # naive UTC: what it carries was published at or before this
+    # From the editor's draft file: the intro (sanitized HTML) and a subject or preheader of their own.
+    sa.Column("intro", sa.Text),
+    sa.Column("editor_subject", sa.Text),
+    sa.Column("editor_preheader", sa.Text),
     sa.UniqueConstraint("digest", "key", name="uq_issues_digest_key"),
 )
 issue_articles = sa.Table(
@@ -63,6 +72,21 @@ issue_articles = sa.Table(
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id"), nullable=False),
     sa.Index("ix_issue_articles_article", "article_id"),
+)
+# Articles the editor deleted from an issue's draft: not offered again to a later issue of the digest.
+issue_left_out = sa.Table(
+    "issue_left_out", metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("article_id", sa.String(2048), sa.ForeignKey("articles.id"), primary_key=True),
+    sa.Index("ix_issue_left_out_article", "article_id"),
+)
+# What `newsletter draft` listed in a draft file, so that the lines deleted from it are known at build time.
+draft_offers = sa.Table(
+    "draft_offers", metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("article_ids", sa.Text, nullable=False),  # JSON list
+    sa.Column("written", sa.DateTime, nullable=False),
 )
 source_files = sa.Table(
     "source_files", metadata,
@@ -94,7 +118,7 @@ subscribers = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("email", sa.String(320), nullable=False, unique=True),  # normalised
     sa.Column("name", sa.Text),
-    sa.Column("status", sa.String(16), nullable=False),  # active | unsubscribed
+    sa.Column("status", sa.String(16), nullable=False),  # active | unsubscribed (from everything)
     sa.Column("topics", sa.Text, nullable=False),  # JSON list of display names; empty = the whole issue
     sa.Column("created", sa.DateTime, nullable=False),
     sa.Column("updated", sa.DateTime, nullable=False),
@@ -108,6 +132,8 @@ subscriber_digests = sa.Table(
     "subscriber_digests", metadata,
     sa.Column("subscriber_id", sa.Integer, sa.ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("digest", sa.String(200), primary_key=True),
+    # active | unsubscribed (from this digest only: a token unsubscribes from its own digest)
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Index("ix_subscriber_digests_digest", "digest"),
 )
 deliveries = sa.Table(
