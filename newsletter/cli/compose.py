@@ -52,10 +52,10 @@ def import_(
     Example: newsletter import articles/ https://example.org/feed.xml
     """
     from newsletter import pipeline
-    from newsletter.sources import READERS
+    from newsletter.config import FORMATS
 
-    if fmt is not None and fmt not in READERS:
-        raise typer.BadParameter(f"{fmt!r} is not a format; use one of {', '.join(READERS)}", param_hint="--format")
+    if fmt is not None and fmt not in FORMATS:
+        raise typer.BadParameter(f"{fmt!r} is not a format; use one of {', '.join(FORMATS)}", param_hint="--format")
     parsed_day = _parse_day(day)
     config = state.config()
     # One byte over the cap is enough for the reader to say the input is too large.

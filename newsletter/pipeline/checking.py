@@ -11,7 +11,7 @@ from pathlib import Path
 
 from newsletter import check
 from newsletter.check import Report
-from newsletter.compose.fast import MessageTemplate
+from newsletter.compose import MessageTemplate
 from newsletter.config import Config, Digest
 from newsletter.errors import CheckError
 from newsletter.model import Rendered

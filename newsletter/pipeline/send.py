@@ -22,7 +22,7 @@ from newsletter.pipeline.deliveries import (ALL_TOPICS, Tally, Templates, delive
                                             variant_of)
 from newsletter.pipeline.ingest import sync
 from newsletter.select import IssueSlot, slot_for_date
-from newsletter.store import Counts, Store, replay_journals
+from newsletter.store import Counts, Store, normalise_address, replay_journals
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,6 @@ def _issue_for_sending(config: Config, store: Store, digest: Digest, slot: Issue
 def send_test(config: Config, digest_name: str | None, day: date | None, recipients: list[str], *,
               sync_first: bool = True, now: datetime | None = None, ssl_context=None) -> SendReport:
     """Send the issue to any addresses with a [TEST] subject; no issue, article or delivery is recorded."""
-    from newsletter.store.subscribers import normalise_address
-
     addresses = [normalise_address(a) for a in recipients]
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)

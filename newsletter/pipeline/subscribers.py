@@ -9,8 +9,8 @@ from newsletter.errors import SubscriberError
 from newsletter.model import Subscriber
 from newsletter.pipeline.common import open_store
 from newsletter.pipeline.send import secret_key
-from newsletter.store.subscriber_csv import CSV_COLUMNS as COLUMNS
-from newsletter.store.subscribers import KEEP, CsvReport
+from newsletter.store import CSV_COLUMNS as COLUMNS
+from newsletter.store import KEEP, CsvReport
 from newsletter.tokens import read_token
 
 
