@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -111,6 +112,20 @@ def test_import_missing_path_and_bad_options(project: Path):
     assert bad_date.stderr.strip().count("\n") == 0
     bad_format = run("--config", project, "import", project.parent, "--format", "docx")
     assert bad_format.exit_code == 2 and "'docx' is not a format" in bad_format.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--bogus"], "No such option: --bogus"),
+    (["--config"], "Option '--config' requires an argument"),
+    (["-v", "nosuchcommand"], "No such command 'nosuchcommand'"),
+    (["build", "--bogus"], "No such option: --bogus"),
+])
+def test_usage_errors_are_one_line_wherever_they_are(args, message):
+    # The global options are parsed before any command runs: their mistakes read like every other.
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert result.stderr.strip().count("\n") == 0 and "╭" not in result.stderr + result.stdout
 
 
 def test_sync_reads_config_sources_incrementally(project: Path):

@@ -123,5 +123,9 @@ def test_shell_completion_completes_commands_and_options():
     command = Path(sys.executable).with_name("newsletter")
     result = subprocess.run([str(command)], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
     assert result.stdout.split() == ["edit", "export"]
-    script = run("--show-completion", "bash")
-    assert "_NEWSLETTER_COMPLETE=complete_bash" in script.stdout
+    # --show-completion names the shell it runs under (found in the process tree): run it under bash,
+    # so the answer does not depend on how pytest itself was started (a terminal, a background job).
+    # (`; true` keeps bash from replacing itself with the command, which would hide it.)
+    script = subprocess.run(["bash", "-c", f"'{command}' --show-completion; true"], capture_output=True, text=True,
+                            cwd=REPO, timeout=120)
+    assert "_NEWSLETTER_COMPLETE=complete_bash" in script.stdout, script.stderr

@@ -8,15 +8,15 @@ import sys
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Callable, Optional, Sequence
+from typing import Annotated, Callable, NoReturn, Optional, Sequence
 
 import typer
 from typer.core import TyperGroup
 
 try:  # typer 0.29 carries its own copy of click
-    from typer._click.exceptions import UsageError
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
 except ImportError:  # pragma: no cover - older typer on plain click
-    from click.exceptions import UsageError
+    from click.exceptions import NoArgsIsHelpError, UsageError
 
 from newsletter import __version__
 from newsletter.errors import NewsletterError
@@ -41,6 +41,12 @@ def _plain_labels(command, ctx) -> None:
         _plain_labels(sub, ctx)
 
 
+def _usage_line(exc: UsageError) -> NoReturn:
+    where = exc.ctx.command_path if exc.ctx else "newsletter"
+    typer.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+    raise typer.Exit(EXIT_USAGE) from None
+
+
 class _Group(TyperGroup):
     """Turns every NewsletterError and usage error, from any sub-command, into one line on stderr."""
 
@@ -51,6 +57,16 @@ class _Group(TyperGroup):
             _plain_labels(self, ctx)
         return super().get_params(ctx)
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        # The global options (--config, --verbose...) are parsed here, before invoke: their usage
+        # errors get the same one line as a sub-command's, not the framework's boxed message.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except NoArgsIsHelpError:
+            raise
+        except UsageError as exc:
+            _usage_line(exc)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -60,9 +76,7 @@ class _Group(TyperGroup):
             typer.echo(f"error: {mask(str(exc))}", err=True)
             raise typer.Exit(EXIT_ERROR) from None
         except UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx else "newsletter"
-            typer.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
-            raise typer.Exit(EXIT_USAGE) from None
+            _usage_line(exc)
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(EXIT_INTERRUPTED) from None
