@@ -11,6 +11,7 @@ import fcntl
 import logging
 import os
 import signal
+import stat
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -73,7 +74,8 @@ class SchedulerLock:
 
     def acquire(self) -> "SchedulerLock":
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a link planted at the lock's name must not make us lock (or chmod) its target.
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise NewsletterError(f"cannot create the scheduler lock file: {exc.strerror}", where=str(self.path),
                                   hint="the folder of the database must be writable") from None
@@ -87,7 +89,9 @@ class SchedulerLock:
                                       hint="stop it first: only one scheduler may use a database") from None
             raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
         # The file is never deleted: unlinking a lock file lets two processes lock two different files.
-        os.fchmod(fd, 0o600)  # one made by an earlier release was readable by all
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
+            os.fchmod(fd, 0o600)  # one made by an earlier release was readable by all
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode("ascii"))
         self.fd = fd

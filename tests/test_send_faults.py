@@ -287,6 +287,25 @@ def test_outbox_maildir_lock_and_journal_are_owner_only(tmp_path, smtp_server):
     assert not journal.path.exists()  # nothing written: removed
 
 
+def test_paths_that_were_there_keep_their_modes(tmp_path, smtp_server):
+    # Owner-only applies to what newsletter makes; an outbox pointed at a file (think "/dev/null")
+    # is an error naming it, and its mode, like a folder's that existed, is left as it was.
+    config = project(tmp_path, smtp_server)
+    taken = tmp_path / "not-a-folder"
+    taken.write_text("x")
+    taken.chmod(0o644)
+    config.write_text(config.read_text().replace('outbox = "outbox"', f'outbox = "{taken}"'))
+    result = run("--config", config, "build", "--date", "2024-10-11")
+    assert result.exit_code == 1 and "it exists and is not a folder" in result.stderr and str(taken) in result.stderr
+    assert result.stderr.count("\n") == 1 and mode(taken) == 0o644
+    shared = tmp_path / "shared-outbox"
+    shared.mkdir()
+    shared.chmod(0o755)
+    config.write_text(config.read_text().replace(f'outbox = "{taken}"', f'outbox = "{shared}"'))
+    assert run("--config", config, "build", "--date", "2024-10-11").exit_code == 0
+    assert mode(shared) == 0o755 and mode(shared / "daily") == 0o700
+
+
 # -- one recipient's compose error, through the memory backend ------------------------------------------
 
 def test_a_compose_error_for_one_recipient_is_recorded_for_them_alone(tmp_path, smtp_server):

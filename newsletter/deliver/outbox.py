@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import tempfile
@@ -43,8 +44,11 @@ def private_dirs(folder: Path) -> None:
         try:
             path.mkdir(mode=0o700)
         except FileExistsError:
-            pass  # made meanwhile by another process
-        os.chmod(path, 0o700)  # mkdir's mode passes through the umask
+            if not path.is_dir():  # a file, a device (outbox = "/dev/null"): never ours to change
+                raise NotADirectoryError(errno.ENOTDIR, "it exists and is not a folder", str(path)) from None
+            continue  # made meanwhile by another process, which set its mode
+        # Only a folder made here: mkdir's mode passes through the umask. Never chmod what was there.
+        os.chmod(path, 0o700)
 
 
 def write_issue(outbox: Path, digest: str, key: str, contents: dict[str, bytes]) -> dict[str, Path]:
@@ -53,7 +57,7 @@ def write_issue(outbox: Path, digest: str, key: str, contents: dict[str, bytes])
     try:
         private_dirs(folder)
     except OSError as exc:
-        raise DeliveryError(f"cannot create the outbox folder: {exc.strerror}", where=str(folder),
+        raise DeliveryError(f"cannot create the outbox folder: {exc.strerror}", where=str(exc.filename or folder),
                             hint="check newsletter.outbox and its permissions") from None
     written = {}
     for kind, data in contents.items():
