@@ -22,7 +22,7 @@ ENV_CONFIG = "NEWSLETTER_CONFIG"
 ENV_DATABASE = "NEWSLETTER_DATABASE"
 
 NEWSLETTER_KEYS = {
-    "title", "from", "reply_to", "site_url", "topic_url", "unsubscribe_url",
+    "title", "from", "reply_to", "site_url", "public_url", "topic_url", "unsubscribe_url",
     "unsubscribe_mailto", "address", "timezone", "database", "outbox", "templates",
     "language", "list_id", "drafts", "max_file_size", "max_article_size",
 }
@@ -124,6 +124,7 @@ class Config:
     sender: str
     reply_to: str | None
     site_url: str | None
+    public_url: str | None
     topic_url: str | None
     unsubscribe_url: str | None
     unsubscribe_mailto: str | None
@@ -205,14 +206,18 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     if "://" not in database:
         database = "sqlite:///" + str((root / database).resolve())
     templates = v.string(nl, "templates", "newsletter", "")
+    public_url = v.base_url(nl, "public_url", "newsletter")
     config = dict(
         path=path,
         title=title,
         sender=sender,
         reply_to=v.string(nl, "reply_to", "newsletter", None),
         site_url=v.url(nl, "site_url", "newsletter"),
+        public_url=public_url,
         topic_url=v.url(nl, "topic_url", "newsletter"),
-        unsubscribe_url=v.url(nl, "unsubscribe_url", "newsletter"),
+        # With `newsletter serve` reachable at public_url, its one-click page is the way out.
+        unsubscribe_url=v.url(nl, "unsubscribe_url", "newsletter")
+        or (public_url + "/unsubscribe/{token}" if public_url else None),
         unsubscribe_mailto=v.string(nl, "unsubscribe_mailto", "newsletter", None),
         address=v.string(nl, "address", "newsletter", None),
         timezone=tz,
@@ -403,6 +408,16 @@ class _Validator:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             self.fail(f"{where}.{key}", f"{value!r} is not an absolute http(s) URL", 'e.g. "https://example.org/..."')
         return value
+
+    def base_url(self, table: dict, key: str, where: str) -> str | None:
+        """An absolute http(s) URL that paths are appended to: no query or fragment, no trailing /."""
+        value = self.url(table, key, where)
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.query or parts.fragment or "{" in value:
+            self.fail(f"{where}.{key}", f"{value!r} has a query, fragment or placeholder", 'give where the site starts, e.g. "https://news.example.org"')
+        return value.rstrip("/")
 
     def duration(self, table: dict, key: str, where: str, default: str) -> timedelta:
         value = table.get(key, default)

@@ -165,3 +165,19 @@ def test_sizes_and_source_options(tmp_path: Path):
     feed, folder = config.sources
     assert (feed.every, feed.timeout) == (timedelta(hours=1), 5.0)
     assert (folder.every, folder.timeout) == (None, 30.0)
+
+
+def test_public_url_gives_the_one_click_unsubscribe_url(tmp_path: Path):
+    config = parse_config({"newsletter": {"public_url": "https://news.example.org/"}}, tmp_path / "n.toml")
+    assert config.public_url == "https://news.example.org"
+    assert config.unsubscribe_url == "https://news.example.org/unsubscribe/{token}"
+    own = parse_config({"newsletter": {"public_url": "https://news.example.org",
+                                       "unsubscribe_url": "https://example.org/u?t={token}"}}, tmp_path / "n.toml")
+    assert own.unsubscribe_url == "https://example.org/u?t={token}"
+
+
+@pytest.mark.parametrize("value", ["news.example.org", "ftp://news.example.org", "https://news.example.org/?a=1",
+                                   "https://news.example.org/#top"])
+def test_bad_public_url(tmp_path: Path, value: str):
+    with pytest.raises(ConfigError, match="newsletter.public_url"):
+        parse_config({"newsletter": {"public_url": value}}, tmp_path / "n.toml")
