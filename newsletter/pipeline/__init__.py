@@ -6,11 +6,11 @@ preview server call the functions here and nothing below them.
 
 from newsletter.pipeline.build import BuildResult, DraftResult, IssueCheck, build, build_slot, check_issue, draft
 from newsletter.pipeline.checking import check_path
-from newsletter.pipeline.common import open_store, state_path
+from newsletter.pipeline.common import leader_lock, open_store, state_path
 from newsletter.pipeline.ingest import (ImportReport, import_inputs, import_into_store, list_articles, list_topics,
                                         sync, sync_store)
 from newsletter.pipeline.status import SourceStatus, source_status
 
 __all__ = ["BuildResult", "DraftResult", "ImportReport", "IssueCheck", "SourceStatus", "build", "build_slot",
-           "check_issue", "check_path", "draft", "import_inputs", "import_into_store", "list_articles", "list_topics",
+           "check_issue", "check_path", "draft", "import_inputs", "leader_lock", "import_into_store", "list_articles", "list_topics",
            "open_store", "source_status", "state_path", "sync", "sync_store"]
