@@ -54,6 +54,7 @@ def issue_counts(config: Path) -> dict:
     return {k: issue[k] for k in ("sent", "failed", "skipped", "pending", "claimed", "unknown")}
 
 
+@pytest.mark.sqlite_only
 def test_send_with_two_workers_on_sqlite(tmp_path, start_smtp):
     server = start_smtp(Recorder())
     config = project(tmp_path, server, connections=2)

@@ -78,7 +78,7 @@ def send(
         raise typer.BadParameter("workers share a real send: use it with --subscribers, without --dry-run",
                                  param_hint="--workers")
     if worker:
-        _work(digest, _parse_day(day), force=force, retry_unknown=retry_unknown)
+        _work(digest, _parse_day(day), retry_unknown=retry_unknown)
         return
     parsed_day = _parse_day(day)
     config = state.config()
@@ -157,14 +157,14 @@ def send(
         raise typer.Exit(EXIT_ERROR)
 
 
-def _work(digest: str | None, day, *, force: bool, retry_unknown: bool) -> None:
+def _work(digest: str | None, day, *, retry_unknown: bool) -> None:
     """One worker of `send --workers`: its parent synced, checked and confirmed; it sends and prints its counts."""
     from newsletter.pipeline import send as sending
     from newsletter.pipeline.workers import worker_report
 
     with _stop_on_interrupt(quiet=True) as stop:
-        report = sending.send_to_subscribers(state.config(), digest, day, stop=stop, sync_first=False, force=force,
-                                             retry_unknown=retry_unknown)
+        report = sending.send_to_subscribers(state.config(), digest, day, stop=stop, sync_first=False,
+                                             retry_unknown=retry_unknown, checked=True)
     typer.echo(worker_report(report))
     if report.interrupted:
         raise typer.Exit(EXIT_INTERRUPTED)

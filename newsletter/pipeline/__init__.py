@@ -12,5 +12,5 @@ from newsletter.pipeline.ingest import (ImportReport, import_inputs, import_into
 from newsletter.pipeline.status import SourceStatus, source_status
 
 __all__ = ["BuildResult", "DraftResult", "ImportReport", "IssueCheck", "SourceStatus", "build", "build_slot",
-           "check_issue", "check_path", "draft", "import_inputs", "leader_lock", "import_into_store", "list_articles", "list_topics",
-           "open_store", "source_status", "state_path", "sync", "sync_store"]
+           "check_issue", "check_path", "draft", "import_inputs", "import_into_store", "leader_lock", "list_articles",
+           "list_topics", "open_store", "source_status", "state_path", "sync", "sync_store"]

@@ -119,12 +119,13 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                         progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None,
                         sync_first: bool = True, now: datetime | None = None, slot: IssueSlot | None = None,
                         ssl_context=None, retry_unknown: bool = False, force: bool = False,
-                        workers: int = 1) -> SendReport:
+                        workers: int = 1, checked: bool = False) -> SendReport:
     """Send one issue to every active subscriber of the digest that has not had it yet.
 
     The issue is checked first (once, not per recipient); one with errors is refused with a
     CheckError unless `force`. A dry run reports the check and refuses nothing. With
-    `workers` > 1, that many worker processes send it (see workers.py) and this one waits.
+    `workers` > 1, that many worker processes send it (see workers.py) and this one waits;
+    `checked` (such a worker) says its parent has checked the issue already.
     """
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
@@ -143,7 +144,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             return report
         rendered = compose.render(issue, digest, config)
         report.subject = issue.subject or rendered.subject  # an issue not built yet (a dry run) has none recorded
-        report.check = check_rendered(config, digest, rendered, issue.key, now)
+        report.check = None if checked else check_rendered(config, digest, rendered, issue.key, now)
         if dry_run:
             report.remaining = _plan(store, issue, digest, report)
             report.already = _counts(store, issue).sent
@@ -160,7 +161,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                               f"issue {digest.name} {slot.key}: nothing left to send ({report.already} sent)"
                               + _unknown_note(counts.unknown))
             return report
-        if not force:
+        if not (force or checked):
             refuse_errors(report.check, digest, issue.key)
         # The count asked about is the dry run's: messages that will go out (not those skipped for their topics).
         if confirm is not None and not confirm(report, _plan(store, issue, digest, report)
@@ -171,7 +172,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             if workers > 1:
                 secret_key(store)  # made once here, not raced for by the workers
                 report.workers = run_workers(config, store, digest, issue, slot, workers, todo=todo,
-                                             progress=progress, stop=stop, force=force, retry_unknown=retry_unknown)
+                                             progress=progress, stop=stop, retry_unknown=retry_unknown)
                 for worker in report.workers:
                     report.sent += worker.sent
                     report.failed += worker.failed

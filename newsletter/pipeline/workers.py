@@ -1,7 +1,8 @@
 """`send --workers N`: N worker processes of the same command share one issue through the ledger's claims.
 
 Each worker is `python -m newsletter send ... --worker`: an ordinary send of an issue already
-built, checked and confirmed here, that prints its own counts as one JSON line. The workers
+built, checked and confirmed here (so it neither checks nor asks again), that prints its own
+counts as one JSON line. The workers
 run in a process group of their own, so that a Ctrl-C at the terminal reaches this process
 only, which passes it on once as SIGTERM (each worker finishes its messages in flight,
 records them and stops). A worker that dies is reported with how it died; the rows it had
@@ -57,12 +58,12 @@ def _done(counts: Counts) -> int:
 
 
 def run_workers(config: Config, store: Store, digest: Digest, issue: Issue, slot: IssueSlot, count: int, *,
-                todo: int, progress: Callable[[int, int], None] | None, stop, force: bool,
+                todo: int, progress: Callable[[int, int], None] | None, stop,
                 retry_unknown: bool) -> list[WorkerResult]:
     """Start `count` workers on the issue, draw the progress from the ledger, wait for all; what each did."""
     command = [sys.executable, "-m", "newsletter", "--config", str(config.path), "send", digest.name,
                "--subscribers", "--yes", "--no-sync", "--date", slot.issue_date.isoformat(), WORKER_FLAG]
-    command += ["--force"] * force + ["--retry-unknown"] * retry_unknown
+    command += ["--retry-unknown"] * retry_unknown
     before = _done(store.ledger.counts([issue.id]).get(issue.id, Counts()))
     procs, outputs = [], []
     try:

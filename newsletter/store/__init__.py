@@ -16,5 +16,5 @@ from newsletter.store.subscriber_csv import CSV_COLUMNS
 from newsletter.store.subscribers import KEEP, CsvReport, normalise_address
 
 __all__ = ["CLAIMED", "CSV_COLUMNS", "FAILED", "KEEP", "QUEUED", "SENT", "SKIPPED", "UNKNOWN", "Counts", "CsvReport",
-           "Journal", "LeaderLock", "LedgerSession", "Outcome", "Pending", "Store", "TopicRow", "UpsertCounts", "database_label",
-           "latest_version", "new_worker_id", "normalise_address", "replay_journals", "sqlite_path"]
+           "Journal", "LeaderLock", "LedgerSession", "Outcome", "Pending", "Store", "TopicRow", "UpsertCounts",
+           "database_label", "latest_version", "new_worker_id", "normalise_address", "replay_journals", "sqlite_path"]

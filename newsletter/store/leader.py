@@ -63,17 +63,16 @@ class LeaderLock:
                                 {"a": LOCK_KEYS[0], "b": LOCK_KEYS[1]}).scalar()
         return bool(got)
 
-    def holder(self) -> str:
-        """Who holds the lock, for messages: "pid N on HOST" (from its application_name), else what the server knows."""
-        with self.engine.connect() as conn:
-            row = conn.execute(sa.text(
-                "SELECT a.application_name, host(a.client_addr) AS addr, a.pid FROM pg_locks l "
-                "JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :a AND l.objid = :b AND l.objsubid = 2 "
-                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
-                {"a": LOCK_KEYS[0], "b": LOCK_KEYS[1]}).first()
+    def holder(self) -> str | None:
+        """Who holds the lock: "pid N on HOST" (its application_name), else what the server knows; None if nobody."""
+        row = self.conn.execute(sa.text(
+            "SELECT a.application_name, host(a.client_addr) AS addr, a.pid FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = :a AND l.objid = :b AND l.objsubid = 2 "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"),
+            {"a": LOCK_KEYS[0], "b": LOCK_KEYS[1]}).first()
         if row is None:
-            return "which has just stopped"
+            return None
         name = row.application_name or ""
         if name.startswith(APP_PREFIX):
             return name.removeprefix(APP_PREFIX).strip()
@@ -83,13 +82,17 @@ class LeaderLock:
                 on_wait: Callable[[str], None] | None = None, poll: float = 1.0) -> "LeaderLock | None":
         """Become the leader; without `standby` a NewsletterError names the leader, with it wait (None if stopped)."""
         stop = stop or threading.Event()
-        announced = False
+        announced, vanished = False, 0
         while not stop.is_set():
             try:
                 if self.try_acquire():
                     self._start_watch()
                     return self
                 holder = self.holder()
+                if holder is None and vanished < 3:  # it let go between the two statements: try again now
+                    vanished += 1
+                    continue
+                holder = holder or "whose pid the server does not show"
             except StoreError as exc:
                 if not standby:
                     raise
