@@ -1,8 +1,9 @@
 """One scheduler leader per PostgreSQL database (issue 9): a second one refuses naming the leader or
 waits as a standby; after SIGKILL of the leader the standby takes over and finishes the issue it
-left half sent; a leader whose lock connection is cut stops scheduling (fencing).
+left half sent; a leader whose lock connection is cut stops scheduling (fencing). On SQLite, the
+flock with a standby; and `send --workers` reporting a worker that died.
 
-Real scheduler processes, the real PostgreSQL server, a real aiosmtpd server.
+Real scheduler and worker processes, the real PostgreSQL server, a real aiosmtpd server.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.test_schedule_scheduler import store_job_due_at
 from tests.test_send import _many_subscribers, run
 from tests.test_send_workers import Addresses
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # real processes, seconds each
 
 
 def wait_for(predicate, timeout: float = 60, what: str = "it"):
@@ -135,3 +136,59 @@ def test_a_leader_that_loses_its_lock_connection_stops_scheduling(tmp_path, sche
     wait_for(lambda: "scheduler running on" in (tmp_path / "other.log").read_text(), what="a new leader")
     other.send_signal(signal.SIGTERM)
     assert other.wait(30) == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_standby_on_sqlite_waits_for_the_flock_and_takes_over(tmp_path, schedulers):
+    config = make_project(tmp_path, cadence="every 1h")
+    logs = [tmp_path / "leader.log", tmp_path / "standby.log", tmp_path / "stopped.log"]
+    leader = start(config, logs[0])
+    schedulers.append(leader)
+    wait_for(lambda: "scheduler running on" in logs[0].read_text(), what="the leader to start")
+    standby, idle = start(config, logs[1], "--standby"), start(config, logs[2], "--standby")
+    schedulers.extend([standby, idle])
+    me = f"pid {leader.pid} on {socket.gethostname()}"
+    for log in logs[1:]:
+        wait_for(lambda: f"standby: a scheduler ({me}) leads" in log.read_text(), what="the standbys to wait")
+    idle.send_signal(signal.SIGTERM)  # a standby stops at once when told to
+    assert idle.wait(30) == 0 and "stopped while on standby" in logs[2].read_text()
+    leader.send_signal(signal.SIGKILL)
+    leader.wait(10)
+    wait_for(lambda: "scheduler running on" in logs[1].read_text(), timeout=30, what="the takeover")
+    standby.send_signal(signal.SIGTERM)
+    assert standby.wait(30) == 0
+    assert "Traceback" not in logs[1].read_text()
+
+
+@pytest.mark.sqlite_only
+def test_send_workers_reports_a_worker_that_died_and_the_others_finish_its_rows(tmp_path, start_smtp):
+    from collections import Counter
+
+    from tests.test_send import project
+
+    handler = Addresses(reply_delay=0.005)
+    server = start_smtp(handler)
+    config = project(tmp_path, server, connections=2)
+    addresses = sorted(_many_subscribers(config, 600))
+    parent = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(config), "send", "--subscribers",
+                               "--yes", "--no-sync", "--date", "2024-10-11", "--workers", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert handler.wait_for(60, timeout=120), parent.poll()
+        task = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+        workers = [int(pid) for pid in task.read_text().split()]
+        assert len(workers) == 2
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = parent.communicate(timeout=300)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.communicate()
+    assert parent.returncode == 1, err
+    assert f"(pid {workers[0]}): died (killed by SIGKILL)" in out, out
+    assert "error: 1 of 2 workers died" in err and "Traceback" not in err, err
+    if "not sent yet" in err:  # the other worker had finished before the rows were free: the next run sends them
+        assert run("--config", config, "send", "--subscribers", "--yes", "--no-sync", "--date",
+                   "2024-10-11").exit_code == 0
+    counts = handler.by_recipient()
+    assert sorted(counts) == addresses and sum(n - 1 for n in counts.values()) <= 2, Counter(counts.values())
