@@ -101,6 +101,7 @@ class LeaderLock:
                 stop.wait(poll * 5)
                 continue
             if not standby:
+                self.release()
                 raise NewsletterError(f"a scheduler ({holder}) is already running on {self.label}",
                                       hint="only one scheduler may use a database: stop it first, or add --standby "
                                            "to take over when it stops")
