@@ -57,7 +57,8 @@ def database_label(url: str) -> str:
 
 
 def lock_path(config: Config) -> Path:
-    """Beside a SQLite file `<db>.scheduler.lock`; for other databases, in the config folder, named by URL hash."""
+    """Beside a SQLite file `<db>.scheduler.lock`; for other databases but PostgreSQL (which locks in the
+    database), in the config folder, named by URL hash."""
     from newsletter.pipeline import state_path
 
     return state_path(config, "scheduler.lock")
@@ -69,6 +70,7 @@ class SchedulerLock:
     def __init__(self, path: Path, label: str):
         self.path, self.label = path, label
         self.fd: int | None = None
+        self.on_lost = None  # as LeaderLock's; never called: the kernel keeps a flock until the process ends
 
     @classmethod
     def for_config(cls, config: Config) -> "SchedulerLock":
@@ -273,12 +275,13 @@ def run_scheduler(config: Config, *, standby: bool = False) -> None:
         log.info("scheduler stopped while on standby")
         return
     fenced = threading.Event()
-    if hasattr(lock, "on_lost"):
-        def on_lost() -> None:
-            # Fencing: another scheduler may be about to take over; this one must stop scheduling now.
-            fenced.set()
-            os.kill(os.getpid(), signal.SIGTERM)
-        lock.on_lost = on_lost
+
+    def on_lost() -> None:
+        # Fencing: another scheduler may be about to take over; this one must stop scheduling now.
+        fenced.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    lock.on_lost = on_lost
     try:
         if standby:
             log.info("standby: now the scheduler of %s", label)

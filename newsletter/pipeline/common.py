@@ -16,8 +16,8 @@ def open_store(config: Config) -> Store:
 
 
 def leader_lock(config: Config) -> LeaderLock | None:
-    """The scheduler's lock in the database itself (PostgreSQL: it crosses machines); None for SQLite (a flock)."""
-    if config.database.startswith("sqlite"):
+    """The scheduler's lock in the database itself on PostgreSQL (it crosses machines); None elsewhere (a flock)."""
+    if not config.database.startswith("postgresql"):
         return None
     return LeaderLock(config.database)
 
