@@ -108,26 +108,30 @@ def test_archive_page_holds_no_reader_address_or_token(tmp_path: Path, smtp_serv
     assert "/unsubscribe/" not in stored.text and "View in browser" not in stored.text
 
 
-def test_view_in_browser_link_only_with_public_url(tmp_path: Path, smtp_server, start_smtp):
-    with_url = project(tmp_path / "with", smtp_server)
-    add(with_url, "ada@example.org")
-    send(with_url, "2024-10-11")
-    message = parse(smtp_server.messages[0].data)
+def sent_parts(config: Path, server) -> tuple[str, str]:
+    """The HTML and text parts of the issue of 2024-10-11 as a subscriber gets it."""
+    add(config, "ada@example.org")
+    send(config, "2024-10-11")
+    message = parse(server.messages[0].data)
+    return (message.get_body(("html",)).get_content(),
+            message.get_body(("plain",)).get_content().replace("\r\n", "\n"))
+
+
+def test_view_in_browser_link_with_public_url(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    html, text = sent_parts(config, smtp_server)
     link = f"{PUBLIC}/archive/daily/2024-10-11/"
-    html = message.get_body(("html",)).get_content()
-    text = message.get_body(("plain",)).get_content().replace("\r\n", "\n")
     assert f'<a href="{link}"' in html and "View in browser</a>" in html
     assert f"View in browser: {link}\n" in text
-    # The check stage stays clean for the default theme with the link as without it.
-    server = start_smtp()
-    without = project(tmp_path / "without", server, public_url=None)
-    checks = [pipeline.check_issue(load_config(c), None, date(2024, 10, 11), now=NOW).report for c in (with_url, without)]
-    assert checks[0].findings == checks[1].findings == []
-    add(without, "ada@example.org")
-    send(without, "2024-10-11")
-    plain = parse(server.messages[0].data)
-    assert "View in browser" not in plain.get_body(("html",)).get_content()
-    assert "View in browser" not in plain.get_body(("plain",)).get_content()
+    # The check stage stays clean for the default theme with the link.
+    assert pipeline.check_issue(load_config(config), None, date(2024, 10, 11), now=NOW).report.findings == []
+
+
+def test_no_view_in_browser_link_without_public_url(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server, public_url=None)
+    html, text = sent_parts(config, smtp_server)
+    assert "View in browser" not in html and "View in browser" not in text and "/archive/" not in html + text
+    assert pipeline.check_issue(load_config(config), None, date(2024, 10, 11), now=NOW).report.findings == []
 
 
 def test_issues_newest_first_one_feed_entry_each_and_no_duplicates(tmp_path: Path, smtp_server):
