@@ -163,6 +163,9 @@ def test_issues_newest_first_one_feed_entry_each_and_no_duplicates(tmp_path: Pat
     hrefs = re.findall(r'<li><a href="([^"]+)"', page)
     days = ["2024-10-11", "2024-10-10", "2024-10-09", "2024-10-08"]
     assert hrefs == [f"{d}/" for d in days]
+    with open_store(config) as store:  # a server's long-lived store gives the same pages
+        assert pipeline.archive_digest_html(config, "daily", store=store) == page
+        assert pipeline.archive_issue_html(config, "daily", "2024-10-11", store=store) == first.html
     parsed = feedparser.parse(pipeline.archive_feed_xml(config, "daily"))
     assert parsed.bozo == 0, parsed.get("bozo_exception")
     assert [e.link for e in parsed.entries] == [f"{PUBLIC}/archive/daily/{d}/" for d in days]

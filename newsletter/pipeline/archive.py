@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from newsletter import compose
 from newsletter.config import Config, Digest
@@ -58,27 +60,37 @@ def _issue_html(config: Config, store: Store, digest: str, key: str) -> str:
     return compose.render(issue, config.digests[digest], config, archived=True).web_html
 
 
-def archive_index_html(config: Config) -> str:
+@contextmanager
+def _reading(config: Config, store: Store | None) -> Iterator[Store]:
+    """The caller's open store (a server keeps one: opening costs more than the page), else one for this call."""
+    if store is not None:
+        yield store
+        return
+    with open_store(config) as opened:
+        yield opened
+
+
+def archive_index_html(config: Config, *, store: Store | None = None) -> str:
     """The archive's front page: the digests that have sent issues."""
-    with open_store(config) as store:
+    with _reading(config, store) as store:
         return compose.archive_index_page(config, store.archive.issues())
 
 
-def archive_digest_html(config: Config, digest: str) -> str:
+def archive_digest_html(config: Config, digest: str, *, store: Store | None = None) -> str:
     """One digest's page: its sent issues, newest first."""
-    with open_store(config) as store:
+    with _reading(config, store) as store:
         return compose.archive_digest_page(config, digest, _issues(store, config, digest))
 
 
-def archive_issue_html(config: Config, digest: str, key: str) -> str:
+def archive_issue_html(config: Config, digest: str, key: str, *, store: Store | None = None) -> str:
     """One issue as sent, without any reader's token or address."""
-    with open_store(config) as store:
+    with _reading(config, store) as store:
         return _issue_html(config, store, digest, key)
 
 
-def archive_feed_xml(config: Config, digest: str, now: datetime | None = None) -> str:
+def archive_feed_xml(config: Config, digest: str, now: datetime | None = None, *, store: Store | None = None) -> str:
     """The digest's Atom 1.0 feed: one entry per sent issue."""
-    with open_store(config) as store:
+    with _reading(config, store) as store:
         return compose.archive_feed(config, digest, _issues(store, config, digest), now or datetime.now(timezone.utc))
 
 
