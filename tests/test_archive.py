@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import email
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import replace
 from datetime import date, datetime, timezone
 from email import policy
@@ -26,7 +31,7 @@ from newsletter.errors import ArchiveNotFound
 from newsletter.model import ArchivedIssue
 from newsletter.pipeline import open_store
 
-from tests.conftest import write_markdown
+from tests.conftest import REPO, write_markdown
 
 runner = CliRunner()
 PUBLIC = "https://news.example.org"
@@ -260,9 +265,13 @@ def test_static_archive_tree_and_links(tmp_path: Path, smtp_server):
                                               "tag:example.org,2024-10-10:archive/daily/2024-10-10"]
     assert parsed.entries[0].link == "https://host.example/x/archive/daily/2024-10-11/"
     assert "rel=\"self\"" not in xml
-    # Written again: the same files, replaced whole.
-    again = run("--config", config, "archive", "--out", out, "--digest", "daily")
+    # Written again: every file replaced by a rename (a new inode), never rewritten in place under a reader.
+    before = {name: (out / name).stat().st_ino for name in expected}
+    with (out / "daily" / "index.html").open(encoding="utf-8") as reader:
+        again = run("--config", config, "archive", "--out", out, "--digest", "daily")
+        assert reader.read().rstrip().endswith("</html>")
     assert again.exit_code == 0 and "wrote 2 issues (5 files)" in again.stdout
+    assert all((out / name).stat().st_ino != before[name] for name in expected)
 
 
 def test_unknown_digest_or_issue_and_bad_out(tmp_path: Path, smtp_server):
@@ -303,3 +312,32 @@ def test_issue_sent_before_the_archive_is_rendered_from_its_articles(tmp_path: P
     assert "Moscow Watches" in page and "Unsubscribe" not in page
     assert not [s for s in personal_strings(smtp_server.messages) if s in page]
     assert feedparser.parse(pipeline.archive_feed_xml(config, "daily")).entries[0].link.endswith("/2024-10-11/")
+
+
+def test_readers_never_see_half_a_file_while_writers_race_or_die(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    add(config, "ada@example.org")
+    send(config, "2024-10-11")
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "newsletter", "--config", str(config), "archive", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    writers = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(3)]
+    killed = writers[0]
+    page = out / "daily" / "2024-10-11" / "index.html"
+    reads, deadline = 0, time.monotonic() + 60
+    while any(w.poll() is None for w in writers[1:]) and time.monotonic() < deadline:
+        for path in (out / "index.html", out / "daily" / "index.html", page):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                continue
+            assert text.rstrip().endswith("</html>"), (path, len(text))
+            reads += 1
+        if page.exists() and killed.poll() is None:
+            killed.send_signal(signal.SIGKILL)  # mid-run for the others, wherever it stands
+    assert all(w.wait(timeout=60) == 0 for w in writers[1:]), [w.stderr.read() for w in writers]
+    killed.wait(timeout=60)
+    assert reads and page.read_text(encoding="utf-8").rstrip().endswith("</html>")
+    feed = feedparser.parse((out / "daily" / "feed.xml").read_bytes(),
+                            response_headers={"content-type": "application/atom+xml"})
+    assert feed.bozo == 0 and len(feed.entries) == 1
