@@ -58,19 +58,21 @@ class Archive:
         return sorted(found, key=lambda e: (e.issue_date, e.key), reverse=True)
 
     def _sent_earlier(self, conn: sa.Connection, digest: str | None, key: str | None = None) -> list[ArchivedIssue]:
-        """Issues that reached a subscriber but have no archived copy: sent before the archive existed."""
+        """Issues that reached a subscriber but have no archived copy: sent before the archive existed.
+
+        Dated by when the issue was recorded: one index probe per issue (deliveries by issue and
+        state), where the time of its first delivery would read every delivery row it has.
+        """
         kept = sa.select(archived_issues.c.key).where(archived_issues.c.digest == issues.c.digest,
                                                       archived_issues.c.key == issues.c.key)
-        q = (sa.select(issues.c.digest, issues.c.key, issues.c.issue_date, issues.c.subject,
-                       sa.func.min(deliveries.c.updated).label("sent"))
-             .join(deliveries, deliveries.c.issue_id == issues.c.id)
-             .where(deliveries.c.status == SENT, ~kept.exists())
-             .group_by(issues.c.id, issues.c.digest, issues.c.key, issues.c.issue_date, issues.c.subject))
+        reached = sa.select(deliveries.c.id).where(deliveries.c.issue_id == issues.c.id, deliveries.c.status == SENT)
+        q = (sa.select(issues.c.digest, issues.c.key, issues.c.issue_date, issues.c.subject, issues.c.created)
+             .where(reached.exists(), ~kept.exists()))
         if digest is not None:
             q = q.where(issues.c.digest == digest)
         if key is not None:
             q = q.where(issues.c.key == key)
-        return [ArchivedIssue(r.digest, r.key, r.issue_date, r.subject, aware(r.sent), stored=False)
+        return [ArchivedIssue(r.digest, r.key, r.issue_date, r.subject, aware(r.created), stored=False)
                 for r in conn.execute(q)]
 
 
