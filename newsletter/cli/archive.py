@@ -18,11 +18,11 @@ def archive(
 ) -> None:
     """Write the archive of sent issues as static files for any web host.
 
-    DIR/index.html lists the digests; DIR/<digest>/index.html its issues, newest first;
-    DIR/<digest>/<key>/index.html each issue as sent (no reader's token or address);
-    DIR/<digest>/feed.xml an Atom feed. Links are relative, so DIR can be served under any
-    path. Each file is written to a temporary name and renamed, so a reader never sees half a file.
-    JSON: {"out", "issues", "files": [paths]}.
+    DIR/index.html lists the digests, DIR/<digest>/index.html a digest's issues (newest first),
+    DIR/<digest>/<key>/index.html an issue as sent (no reader's token or address) and
+    DIR/<digest>/feed.xml its Atom feed. Links are relative: serve DIR under any path.
+    Each file is written under a temporary name and renamed, so a reader never sees half a file.
+    JSON: {"out", "issues", "files"}, files being the list of paths written.
     Example: newsletter archive --out public/archive
     """
     from newsletter import pipeline
