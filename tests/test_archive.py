@@ -341,3 +341,18 @@ def test_readers_never_see_half_a_file_while_writers_race_or_die(tmp_path: Path,
     feed = feedparser.parse((out / "daily" / "feed.xml").read_bytes(),
                             response_headers={"content-type": "application/atom+xml"})
     assert feed.bozo == 0 and len(feed.entries) == 1
+
+
+def test_test_copies_dry_runs_and_builds_archive_nothing(tmp_path: Path, smtp_server):
+    config_path = project(tmp_path, smtp_server)
+    add(config_path, "ada@example.org")
+    assert run("--config", config_path, "send", "--to", "me@example.org", "--date", "2024-10-11").exit_code == 0
+    assert run("--config", config_path, "send", "--subscribers", "--dry-run", "--date", "2024-10-11").exit_code == 0
+    assert run("--config", config_path, "build", "--date", "2024-10-11").exit_code == 0
+    config = load_config(config_path)
+    with open_store(config) as store:
+        assert store.archive.issues() == []
+    assert "No issue has been sent yet." in pipeline.archive_index_html(config)
+    send(config_path, "2024-10-11")
+    with open_store(config) as store:
+        assert [(e.key, e.stored) for e in store.archive.issues()] == [("2024-10-11", True)]
