@@ -111,6 +111,8 @@ def test_archive_page_holds_no_reader_address_or_token(tmp_path: Path, smtp_serv
     assert "Moscow Watches" in page and "Iran Gives in to Spy Mania" in page and page == stored.html
     assert "Unsubscribe" not in page and "View in browser" not in page
     assert "/unsubscribe/" not in stored.text and "View in browser" not in stored.text
+    for html in (page, index, digest_page):  # served later under a CSP that allows no script
+        assert not re.search(r"<script|\son\w+\s*=|javascript:", html, re.I)
 
 
 def sent_parts(config: Path, server) -> tuple[str, str]:
