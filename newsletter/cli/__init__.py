@@ -1,6 +1,7 @@
 """The command line: each command parses its options and makes one call into the pipeline."""
 
 # Importing a command module registers its commands on the app.
+from newsletter.cli import archive as _archive  # noqa: F401
 from newsletter.cli import check as _check  # noqa: F401
 from newsletter.cli import compose as _compose  # noqa: F401
 from newsletter.cli import people as _people  # noqa: F401

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
 from newsletter.store import migrations
+from newsletter.store.archive import Archive
 from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
@@ -58,6 +59,7 @@ class Store:
         self.subscribers = Subscribers(self.engine)
         self.ledger = Ledger(self.engine)
         self.sync_state = SyncState(self.engine, self.writer)
+        self.archive = Archive(self.engine, self.writer)
 
     def close(self) -> None:
         self.engine.dispose()

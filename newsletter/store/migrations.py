@@ -198,3 +198,19 @@ def _editors_issue(conn: sa.Connection) -> None:
     )
     left_out.create(conn)
     offers.create(conn)
+
+
+@migration(5)
+def _archive(conn: sa.Connection) -> None:
+    """Issue 12: each issue as sent, without any reader's token or address, for the public archive."""
+    sa.Table(
+        "archived_issues", sa.MetaData(),
+        sa.Column("digest", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(32), primary_key=True),
+        sa.Column("issue_date", sa.Date, nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("preheader", sa.Text, nullable=False),
+        sa.Column("sent", sa.DateTime, nullable=False),
+        sa.Column("html", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    ).create(conn)

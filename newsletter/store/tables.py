@@ -88,6 +88,19 @@ draft_offers = sa.Table(
     sa.Column("article_ids", sa.Text, nullable=False),  # JSON list
     sa.Column("written", sa.DateTime, nullable=False),
 )
+# Each issue as it went out to subscribers, rendered for nobody in particular (no token, no address):
+# written once when its first send starts, never changed after, so the archive shows what was sent.
+archived_issues = sa.Table(
+    "archived_issues", metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("preheader", sa.Text, nullable=False),
+    sa.Column("sent", sa.DateTime, nullable=False),  # naive UTC: when the send to subscribers started
+    sa.Column("html", sa.Text, nullable=False),  # the whole issue (never clipped for Gmail), CSS inlined
+    sa.Column("text", sa.Text, nullable=False),
+)
 source_files = sa.Table(
     "source_files", metadata,
     sa.Column("key", sa.String(4096), primary_key=True),  # absolute path of a file below a path source
