@@ -40,3 +40,17 @@ def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> 
     if salt is None or not hmac.compare_digest(mac, _mac(key, subscriber_id, digest, salt)):
         return None
     return subscriber_id, digest
+
+
+def form_token(key: bytes, session: str) -> str:
+    """The anti-forgery field of a form, bound to the browser's session cookie (a signed double submit):
+    another site can make the browser send the cookie, but cannot read it to compute this."""
+    raw = hmac.new(key, f"form:{session}".encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def check_form_token(key: bytes, session: str | None, value: str | None) -> bool:
+    """Whether a submitted form's field matches its session cookie."""
+    if not session or not value or len(session) > 200:
+        return False
+    return hmac.compare_digest(value.encode(), form_token(key, session).encode())
