@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import http.cookiejar
 import re
 import threading
 import time
@@ -63,29 +62,42 @@ class Answer:
 
 
 class Browser:
-    """Requests with a cookie jar, like one browser; never follows redirects (none are expected)."""
+    """Requests that keep cookies like one browser behind a TLS proxy (Secure ones too, over plain HTTP to
+    the app), sent with `host` as the Host header; never follows redirects (none are expected)."""
 
-    def __init__(self, base: str):
-        self.base = base
-        self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+    def __init__(self, base: str, host: str | None = None):
+        self.base, self.host = base, host
+        self.cookies: dict[str, str] = {}
+        self.opener = urllib.request.build_opener(_NoRedirect())
 
     def get(self, path: str, headers: dict | None = None) -> Answer:
-        return self._open(urllib.request.Request(self.base + path, headers=headers or {}))
+        return self._open(urllib.request.Request(self.base + path, headers=self._headers(headers)))
 
     def post(self, path: str, fields=None, headers: dict | None = None, body: bytes | None = None) -> Answer:
         data = body if body is not None else urllib.parse.urlencode(fields or {}, doseq=True).encode()
-        request = urllib.request.Request(self.base + path, data=data, method="POST", headers={
-            "Content-Type": "application/x-www-form-urlencoded", **(headers or {})})
+        request = urllib.request.Request(self.base + path, data=data, method="POST", headers=self._headers(
+            {"Content-Type": "application/x-www-form-urlencoded", **(headers or {})}))
         return self._open(request)
+
+    def _headers(self, extra: dict | None) -> dict:
+        headers = dict(extra or {})
+        if self.host:
+            headers.setdefault("Host", self.host)
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        return headers
 
     def _open(self, request) -> Answer:
         try:
-            with self.opener.open(request, timeout=20) as response:
-                return Answer(response.status, {k.lower(): v for k, v in response.headers.items()},
-                              response.read().decode("utf-8"))
+            response = self.opener.open(request, timeout=20)
         except urllib.error.HTTPError as exc:
-            return Answer(exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read().decode("utf-8"))
+            response = exc
+        with response:
+            for value in response.headers.get_all("Set-Cookie") or ():
+                name, _, rest = value.partition("=")
+                self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return Answer(response.status if hasattr(response, "status") else response.code,
+                          {k.lower(): v for k, v in response.headers.items()}, response.read().decode("utf-8"))
 
     def csrf(self, path: str) -> str:
         """The anti-forgery field of the form on the page at `path`."""

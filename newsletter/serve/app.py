@@ -38,6 +38,11 @@ async def stylesheet(request: Request) -> Response:
     return Response(request.app.state.css, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
 
+async def no_icon(request: Request) -> Response:
+    """Browsers ask for one on every page; an empty answer keeps 404s out of the logs."""
+    return Response(status_code=204, headers={"cache-control": "public, max-age=86400"})
+
+
 async def mailer(web: Web, wake: asyncio.Event) -> None:
     """Send queued confirmation mails in the background, never in a request; woken by each sign-up."""
     while True:
@@ -76,6 +81,7 @@ def create_app(config: Config, *, base_url: str | None = None, mail: bool = True
     routes = [
         Route("/healthz", healthz),
         Route("/static/web.css", stylesheet),
+        Route("/favicon.ico", no_icon),
         Route("/unsubscribe/{token}", unsubscribe_page, methods=["GET"]),
         Route("/unsubscribe/{token}", unsubscribe, methods=["POST"]),
         Route("/subscribe", subscribe, methods=["GET", "POST"]),

@@ -49,9 +49,9 @@ def serve(config: Config, sock: socket.socket, *, log_level: str = "warning") ->
 
 def missing_extras() -> str | None:
     """The first module of the [serve] extras that is not installed, or None."""
-    for module in ("starlette", "uvicorn", "multipart"):
-        try:
-            __import__(module)
-        except ImportError:
-            return module
+    from importlib.util import find_spec
+
+    for modules in (("starlette",), ("uvicorn",), ("python_multipart", "multipart")):
+        if not any(find_spec(m) for m in modules):
+            return modules[0]
     return None
