@@ -27,6 +27,12 @@ def make_token(key: bytes, subscriber_id: int, digest: str, salt: str = "") -> s
     return f"{subscriber_id}.{digest}.{_mac(key, subscriber_id, digest, salt)}"
 
 
+def parse_token(token: str) -> tuple[int, str] | None:
+    """(subscriber id, digest) as a token states them, NOT verified: only to look up what read_token needs."""
+    m = TOKEN_RE.fullmatch(token.strip())
+    return (int(m[1]), m[2]) if m else None
+
+
 def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> tuple[int, str] | None:
     """(subscriber id, digest) of a genuine token; None for a forged, altered, malformed or orphaned one.
 

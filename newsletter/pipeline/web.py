@@ -18,7 +18,7 @@ from newsletter.pipeline.common import open_store
 from newsletter.pipeline.deliveries import envelope_sender
 from newsletter.pipeline.send import secret_key
 from newsletter.store import Limits, Signup, Store, new_worker_id, normalise_address
-from newsletter.tokens import read_token
+from newsletter.tokens import parse_token, read_token
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +88,25 @@ class Web:
         return Reader(subscriber.id, mask_address(subscriber.email), found[1], subscriber.digests, subscriber.topics,
                       subscriber.status == "unsubscribed")
 
-    def one_click(self, token: str) -> bool:
-        """RFC 8058: leave the token's digest; False (and nothing done) for a token that is not genuine."""
-        found = read_token(self.key, token, self.store.subscribers.salt)
-        if found is None:
+    def one_click_target(self, token: str) -> tuple[int, str] | bool:
+        """RFC 8058: the (subscriber, digest) a genuine token leaves; True when they have left already (one read,
+        no write: mail clients and scanners repeat the POST); False for a token that is not genuine."""
+        stated = parse_token(token)
+        known = self.store.web.membership(*stated) if stated else None
+        if known is None or read_token(self.key, token, lambda _: known[0]) is None:
             return False
-        self.store.web.leave_digest(*found)
-        return True
+        return True if known[1] else stated
+
+    def leave(self, pairs: list[tuple[int, str]]) -> None:
+        """Unsubscribe these (subscriber, digest) pairs in one commit."""
+        self.store.web.leave_digests(pairs)
+
+    def one_click(self, token: str) -> bool:
+        """Leave the token's digest now; False (and nothing done) for a token that is not genuine."""
+        target = self.one_click_target(token)
+        if isinstance(target, tuple):
+            self.leave([target])
+        return target is not False
 
     def unsubscribe_everything(self, token: str) -> bool:
         found = read_token(self.key, token, self.store.subscribers.salt)

@@ -3,11 +3,16 @@ page with its buttons) and preferences. A GET never changes anything: link scann
 
 from __future__ import annotations
 
+import logging
+from urllib.parse import parse_qs
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
 from newsletter.serve.forms import NO_STORE, forged, genuine_form, not_found, page, web
+
+log = logging.getLogger(__name__)
 
 ONE_CLICK = "One-Click"
 
@@ -15,6 +20,15 @@ ONE_CLICK = "One-Click"
 def _titles(request: Request, names) -> list[str]:
     digests = web(request).config.digests
     return [digests[n].title if n in digests else n for n in names]
+
+
+async def _is_one_click(request: Request) -> bool:
+    """Whether the POST is RFC 8058's: its body `List-Unsubscribe=One-Click`, urlencoded (as mail providers
+    send it, read here without the form parser: it is the busy path) or multipart; no anti-forgery field."""
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return parse_qs((await request.body()).decode("latin-1")) == {"List-Unsubscribe": [ONE_CLICK]}
+    form = await request.form()
+    return form.get("List-Unsubscribe") == ONE_CLICK and "csrf" not in form
 
 
 async def unsubscribe_page(request: Request):
@@ -28,12 +42,18 @@ async def unsubscribe_page(request: Request):
 
 async def unsubscribe(request: Request):
     token = request.path_params["token"]
-    form = await request.form()
-    if form.get("List-Unsubscribe") == ONE_CLICK and "csrf" not in form:
+    if await _is_one_click(request):
         # RFC 8058: no cookie, no anti-forgery field; the same short answer whatever the token.
-        await run_in_threadpool(web(request).one_click, token)
+        try:
+            target = await run_in_threadpool(web(request).one_click_target, token)
+            if isinstance(target, tuple):
+                await request.app.state.one_clicks.add(target)
+        except Exception:  # noqa: BLE001 - the database failed: the sender's retry will find it working
+            log.exception("a one-click unsubscribe could not be recorded")
+            return PlainTextResponse("Try again later.\n", status_code=503, headers={"retry-after": "60", **NO_STORE})
         return PlainTextResponse("Unsubscribed.\n", headers=NO_STORE)
-    if await genuine_form(request) is None:
+    form = await genuine_form(request)
+    if form is None:
         return await forged(request)
     everything = form.get("scope") == "everything"
     call = web(request).unsubscribe_everything if everything else web(request).one_click
