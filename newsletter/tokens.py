@@ -13,7 +13,8 @@ import hmac
 import re
 from typing import Callable
 
-TOKEN_RE = re.compile(r"(\d+)\.([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})")
+# Bounded: an id of thousands of digits is refused by int() and one past 2**63 by the database.
+TOKEN_RE = re.compile(r"(\d{1,18})\.([A-Za-z0-9][A-Za-z0-9_-]{0,199})\.([A-Za-z0-9_-]{22})")
 
 
 def _mac(key: bytes, subscriber_id: int, digest: str, salt: str) -> str:

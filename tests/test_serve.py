@@ -365,3 +365,36 @@ def test_the_forms_in_chromium(tmp_path, smtp_server):
         assert "cy@example.org" in {s.email for s in list_subscribers(config)}
         assert not errors, errors  # the CSP blocked nothing the pages need (the stylesheet)
         assert page.evaluate("getComputedStyle(document.querySelector('.sheet')).maxWidth") == "560px"
+
+
+def test_hostile_requests_get_short_answers_and_change_nothing(tmp_path):
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    with running(config, mail=False) as server:
+        h, p = server.host, server.port
+        b = browser(server)
+        for path in ("/unsubscribe/%00", "/unsubscribe/" + "9" * 5000 + ".daily." + "A" * 22, "/confirm/%ff%fe",
+                     "/preferences/..%2f..%2fetc%2fpasswd", "/unsubscribe/" + token + "%0d%0aSet-Cookie:x=1"):
+            answer = b.get(path)
+            assert answer.status in (404, 414), (path, answer.status)
+            assert "set-cookie" not in answer.headers or "x=1" not in answer.headers["set-cookie"]
+        # One-click as multipart, with a file where text belongs, and with bytes that are not UTF-8.
+        boundary = "b0undary"
+        multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n"
+                     f"--{boundary}--\r\n").encode()
+        status, text = raw_request(h, p, "POST", "/unsubscribe/forged.daily.AAAAAAAAAAAAAAAAAAAAAA", {
+            "Host": HOST, "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(len(multipart))}, multipart)
+        assert (status, text) == (200, "Unsubscribed.\n")
+        csrf = b.csrf("/subscribe")
+        upload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n"
+                  f"--{boundary}\r\nContent-Disposition: form-data; name=\"email\"; filename=\"x.txt\"\r\n"
+                  f"Content-Type: text/plain\r\n\r\nada@example.org\r\n--{boundary}--\r\n").encode()
+        answer = b.post("/subscribe", body=upload, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert answer.status == 400
+        assert b.post(f"/unsubscribe/{token}", body=b"\xff\xfe=\x00").status == 403
+        assert b.post("/subscribe", body=b"%%%&&&==").status == 403
+    assert status_of(config, "ada@example.org") == ("active", ("daily",))
+    with open_store(config) as store:
+        assert store.web.mail_counts() == {}

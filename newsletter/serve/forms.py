@@ -42,6 +42,11 @@ async def genuine_form(request: Request):
     return form
 
 
+def texts(form, name: str) -> list[str]:
+    """The text values of a repeated field (a multipart body may send files instead: ignored)."""
+    return [v for v in form.getlist(name) if isinstance(v, str)]
+
+
 async def forged(request: Request) -> HTMLResponse:
     """403, nothing changed: the form did not come from a page of this site in this browser."""
     return await page(request, "forbidden.html", {}, status=403)

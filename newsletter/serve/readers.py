@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from newsletter.serve.forms import NO_STORE, forged, genuine_form, not_found, page, web
+from newsletter.serve.forms import NO_STORE, forged, genuine_form, not_found, page, texts, web
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ async def unsubscribe(request: Request):
     if not await run_in_threadpool(call, token):
         return await not_found(request)
     reader = await run_in_threadpool(web(request).reader, token)
+    if reader is None:  # removed by the editor in the meantime
+        return await not_found(request)
     return await page(request, "unsubscribed.html", {"reader": reader, "everything": everything, "token": token,
                                                      "digest_title": _titles(request, [reader.digest])[0]})
 
@@ -71,8 +73,8 @@ async def preferences(request: Request):
         form = await genuine_form(request)
         if form is None:
             return await forged(request)
-        reader = await run_in_threadpool(web(request).save_preferences, token, form.getlist("digest"),
-                                         form.getlist("topic"))
+        reader = await run_in_threadpool(web(request).save_preferences, token, texts(form, "digest"),
+                                         texts(form, "topic"))
         saved = True
     else:
         reader = await run_in_threadpool(web(request).reader, token)

@@ -7,7 +7,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from newsletter.errors import SubscriberError
-from newsletter.serve.forms import forged, genuine_form, not_found, page, web
+from newsletter.serve.forms import forged, genuine_form, not_found, page, texts, web
 
 HONEYPOT = "website"  # hidden from people by the stylesheet; bots fill every field
 
@@ -25,11 +25,11 @@ async def subscribe(request: Request):
     form = await genuine_form(request)
     if form is None:
         return await forged(request)
-    email = str(form.get("email") or "")[:320]
+    email = (texts(form, "email") or [""])[0][:320]
     if not form.get(HONEYPOT):
         try:
-            queued = await run_in_threadpool(web(request).sign_up, email, form.getlist("digest"),
-                                             form.getlist("topic"), request.state.client)
+            queued = await run_in_threadpool(web(request).sign_up, email, texts(form, "digest"),
+                                             texts(form, "topic"), request.state.client)
         except SubscriberError:
             return await _form(request, "That is not a valid email address.", email, status=400)
         if queued:
