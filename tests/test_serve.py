@@ -4,8 +4,12 @@ real database: one-click unsubscribe, double opt-in, preferences, and the guard 
 from __future__ import annotations
 
 import email
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import time
 from datetime import date
 from email import policy
@@ -21,7 +25,7 @@ from newsletter.pipeline.send import secret_key, send_to_subscribers
 from newsletter.pipeline.subscribers import add_subscriber, list_subscribers
 from newsletter.tokens import make_token
 
-from tests.conftest import config_from, write_config, write_markdown
+from tests.conftest import REPO, config_from, write_config, write_markdown
 from tests.smtpd import Recorder
 from tests.webserver import Browser, raw_request, running
 
@@ -29,11 +33,12 @@ HOST = "news.example.org"
 DAY = date(2024, 10, 11)
 
 
-def make_project(tmp_path: Path, smtp=None, serve: str = "", public_url: str | None = f"https://{HOST}") -> Path:
+def make_project(tmp_path: Path, smtp=None, serve: str = "", public_url: str | None = f"https://{HOST}",
+                 smtp_extra: str = "") -> Path:
     body = f'public_url = "{public_url}"\n' if public_url else ""
     if smtp is not None:
         body += (f'\n[smtp]\nhost = "{smtp.host}"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 10\n'
-                 'retries = 0\ngive_up_after = 0\n')
+                 'retries = 0\ngive_up_after = 0\n' + smtp_extra)
     if serve:
         body += "\n[serve]\n" + serve + "\n"
     path = write_config(tmp_path / "project", body)
@@ -398,3 +403,44 @@ def test_hostile_requests_get_short_answers_and_change_nothing(tmp_path):
     assert status_of(config, "ada@example.org") == ("active", ("daily",))
     with open_store(config) as store:
         assert store.web.mail_counts() == {}
+
+
+def test_a_mail_claimed_by_a_killed_instance_is_sent_by_another(tmp_path, start_smtp):
+    handler = Recorder(reply_delay=60)  # keeps the message, then holds its reply: the sender is mid-send
+    smtp = start_smtp(handler)
+    path = make_project(tmp_path, smtp, smtp_extra="lease = 1\n")
+    config = config_from(path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(path), "serve", "--port", str(port)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        b = Browser(f"http://127.0.0.1:{port}", host=HOST)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if b.get("/healthz").status == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "ada@example.org"})
+        assert handler.wait_for(1, timeout=30)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(30)
+    handler.reply_delay = 0
+    with open_store(config) as store:
+        assert store.web.mail_counts() == {"claimed": 1}
+    with running(config):
+        deadline = time.monotonic() + 30
+        with open_store(config) as store:
+            while store.web.mail_counts() != {"sent": 1}:
+                assert time.monotonic() < deadline, store.web.mail_counts()
+                time.sleep(0.05)
+    # At least once: the server had kept the first copy when the sender died.
+    assert [m.rcpt_tos for m in smtp.messages] == [("ada@example.org",), ("ada@example.org",)]

@@ -14,7 +14,7 @@ from newsletter.config import Config
 from newsletter.deliver import BACKENDS, MaildirBackend, Outgoing, Result
 from newsletter.errors import DeliveryError, NewsletterError, SubscriberError
 from newsletter.masking import mask_address
-from newsletter.pipeline.common import open_store
+from newsletter.pipeline.common import open_store, sending
 from newsletter.pipeline.deliveries import envelope_sender
 from newsletter.pipeline.send import secret_key
 from newsletter.store import Limits, Signup, Store, new_worker_id, normalise_address
@@ -22,7 +22,6 @@ from newsletter.tokens import parse_token, read_token
 
 log = logging.getLogger(__name__)
 
-MAIL_LEASE = timedelta(minutes=10)
 MAIL_BATCH = 20
 
 
@@ -172,7 +171,9 @@ class Web:
         A refusal or an unreachable server leaves the mail for a later try (doubling waits).
         """
         worker = self.worker
-        mails = self.store.web.claim_mail(worker, MAIL_BATCH, MAIL_LEASE)
+        # [smtp] lease, as for deliveries: after it, another instance sends what a dead one had claimed
+        # (a mail the server took just before the death goes out twice; one is never lost).
+        mails = self.store.web.claim_mail(worker, MAIL_BATCH, timedelta(seconds=sending(self.config).lease))
         if not mails:
             return 0
         retry = self.config.serve.mail_retry
