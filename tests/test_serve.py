@@ -444,3 +444,15 @@ def test_a_mail_claimed_by_a_killed_instance_is_sent_by_another(tmp_path, start_
                 time.sleep(0.05)
     # At least once: the server had kept the first copy when the sender died.
     assert [m.rcpt_tos for m in smtp.messages] == [("ada@example.org",), ("ada@example.org",)]
+
+
+def test_serve_without_its_extras_is_one_line(tmp_path):
+    config = make_project(tmp_path)
+    # The interpreter as it would be without the [serve] extras: the modules cannot be found.
+    code = ("import sys; sys.modules['starlette'] = None; sys.modules['uvicorn'] = None; "
+            "sys.argv = ['newsletter', '--config', sys.argv[1], 'serve']; from newsletter.cli import main; main()")
+    result = subprocess.run([sys.executable, "-c", code, str(config)], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: newsletter serve needs the 'starlette' module (install the web extras: pip install \"newsletter[serve]\")"]

@@ -30,6 +30,9 @@ def serve(
     sock = listen(host, port)
     bound = sock.getsockname()
     typer.echo(f"serving {config.title} on http://{host}:{bound[1]} (Ctrl-C to stop)")
+    if not config.public_url:
+        typer.echo(f"warning: [newsletter] public_url is not set: confirmation links point at http://{host}:{bound[1]}, "
+                   "and any Host header is answered", err=True)
     try:
         run(config, sock)
     finally:
