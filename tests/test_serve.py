@@ -359,6 +359,7 @@ def test_the_forms_in_chromium(tmp_path, smtp_server):
         errors = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.goto(server.url + "/subscribe")
+        assert page.evaluate("getComputedStyle(document.querySelector('.hp')).left") == "-10000px"  # honeypot hidden
         page.fill("#email", "cy@example.org")
         page.click("button[type=submit]")
         page.wait_for_selector("text=Check your mailbox")
@@ -368,6 +369,18 @@ def test_the_forms_in_chromium(tmp_path, smtp_server):
         page.click("text=Yes, subscribe me")
         page.wait_for_selector("text=You are subscribed")
         assert "cy@example.org" in {s.email for s in list_subscribers(config)}
+        # The reader's own pages, by the token of their emails.
+        token = token_of(config, "ada@example.org")
+        page.goto(f"{server.url}/preferences/{token}")
+        page.check("input[name=topic][value=Russia]")
+        page.click("text=Save")
+        page.wait_for_selector("text=Saved.")
+        assert list_subscribers(config)[0].topics == ("Russia",)
+        page.goto(f"{server.url}/unsubscribe/{token}")
+        assert page.is_visible("text=a***@example.org")
+        page.click("text=Unsubscribe from everything")
+        page.wait_for_selector("text=You are unsubscribed")
+        assert status_of(config, "ada@example.org")[0] == "unsubscribed"
         assert not errors, errors  # the CSP blocked nothing the pages need (the stylesheet)
         assert page.evaluate("getComputedStyle(document.querySelector('.sheet')).maxWidth") == "560px"
 
