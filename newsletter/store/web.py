@@ -171,7 +171,9 @@ class WebState:
         due = sa.or_(sa.and_(mail_queue.c.status == QUEUED, mail_queue.c.next_try <= now),
                      sa.and_(mail_queue.c.status == CLAIMED, mail_queue.c.lease_until < now))
         with self.writer.begin() as conn:
-            ids = conn.execute(sa.select(mail_queue.c.id).where(due).order_by(mail_queue.c.id).limit(limit)).scalars().all()
+            # PostgreSQL: rows another instance is claiming right now are skipped, not waited for.
+            ids = conn.execute(sa.select(mail_queue.c.id).where(due).order_by(mail_queue.c.id).limit(limit)
+                               .with_for_update(skip_locked=True)).scalars().all()
             if not ids:
                 return []
             # The condition again: on PostgreSQL another instance may have claimed a row since the select.
