@@ -21,6 +21,7 @@ from newsletter.compose.fast import MessageTemplate
 from newsletter.compose.headers import ascii_address, header_value
 from newsletter.compose.html import inline_css
 from newsletter.compose.mime import build_message, personalize
+from newsletter.compose.notice import confirmation_message
 from newsletter.compose.text import normalize
 from newsletter.compose.theme import (
     HTML_TEMPLATE,
@@ -35,8 +36,9 @@ from newsletter.model import Issue, Rendered
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TOKEN_MARK", "MessageTemplate", "archive_digest_page", "archive_feed", "archive_index_page", "ascii_address", "build_message", "forget_templates", "header_value",
-           "load_theme", "personalize", "render"]
+__all__ = ["TOKEN_MARK", "MessageTemplate", "archive_digest_page", "archive_feed", "archive_index_page", "ascii_address",
+           "build_message", "confirmation_message", "forget_templates", "header_value", "load_theme", "personalize",
+           "render", "render_template"]
 
 
 def render(issue: Issue, digest: Digest, config: Config, *, archived: bool = False) -> Rendered:

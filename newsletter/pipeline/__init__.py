@@ -12,9 +12,10 @@ from newsletter.pipeline.common import open_store, state_path
 from newsletter.pipeline.ingest import (ImportReport, import_inputs, import_into_store, list_articles, list_topics,
                                         sync, sync_store)
 from newsletter.pipeline.status import SourceStatus, source_status
+from newsletter.pipeline.web import Reader, Web
 
-__all__ = ["ArchiveReport", "BuildResult", "DraftResult", "ImportReport", "IssueCheck", "SourceStatus", "archive_digest_html",
-           "archive_feed_xml", "archive_index_html", "archive_issue_html", "build", "build_slot",
+__all__ = ["ArchiveReport", "BuildResult", "DraftResult", "ImportReport", "IssueCheck", "Reader", "SourceStatus", "Web",
+           "archive_digest_html", "archive_feed_xml", "archive_index_html", "archive_issue_html", "build", "build_slot",
            "check_issue", "check_path", "draft", "import_inputs", "import_into_store", "list_articles", "list_topics",
            "open_store", "source_status", "state_path", "sync", "sync_store",
            "write_archive"]

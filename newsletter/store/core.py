@@ -22,6 +22,7 @@ from newsletter.store.subscribers import Subscribers
 from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
                                    unique_links)
 from newsletter.store.syncstate import SyncState
+from newsletter.store.web import WebState
 from newsletter.store.tables import (CHUNK, article_topics, articles, draft_offers, issue_articles, issue_left_out,
                                      issues, meta, metadata, topics)
 
@@ -60,6 +61,7 @@ class Store:
         self.ledger = Ledger(self.engine)
         self.sync_state = SyncState(self.engine, self.writer)
         self.archive = Archive(self.engine, self.writer)
+        self.web = WebState(self.engine, self.subscribers)
 
     def close(self) -> None:
         self.engine.dispose()

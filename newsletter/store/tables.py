@@ -169,3 +169,40 @@ deliveries = sa.Table(
     sa.Index("ix_deliveries_issue_status", "issue_id", "status"),
     sa.Index("ix_deliveries_claimed_by", "claimed_by"),
 )
+
+# `newsletter serve`: sign-ups waiting for their confirmation (never subscribers, so never sent a digest),
+# the queue of confirmation mails, and the rate limits every instance shares.
+signups = sa.Table(
+    "signups", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),  # normalised
+    sa.Column("digests", sa.Text, nullable=False),  # JSON list
+    sa.Column("topics", sa.Text, nullable=False),  # JSON list; empty = the whole issue
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the link's token
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime, nullable=False),  # naive UTC
+    sa.Index("ix_signups_email", "email"),
+)
+mail_queue = sa.Table(
+    "mail_queue", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # the whole message; emptied once sent (it holds a token)
+    sa.Column("status", sa.String(16), nullable=False),  # queued -> claimed -> sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", sa.DateTime),  # naive UTC; after it another instance may take the row over
+    sa.Column("next_try", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Index("ix_mail_queue_status_next", "status", "next_try"),
+)
+rate_events = sa.Table(
+    "rate_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(16), nullable=False),  # client | address
+    sa.Column("key", sa.String(64), nullable=False),  # sha256 of the client address or email address
+    sa.Column("at", sa.DateTime, nullable=False),  # naive UTC
+    sa.Index("ix_rate_events_scope_key_at", "scope", "key", "at"),
+)
