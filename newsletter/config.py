@@ -33,7 +33,9 @@ DIGEST_KEYS = {
 }
 SMTP_KEYS = {"host", "port", "security", "username", "rate_limit", "connections", "timeout", "retries",
              "data_timeout", "lease", "ledger_timeout", "give_up_after"}
-TOP_KEYS = {"newsletter", "sources", "digests", "smtp"}
+SERVE_KEYS = {"trusted_proxies", "client_limit", "address_limit", "confirm_expiry", "max_body", "delivery",
+              "digests", "mail_retry"}
+TOP_KEYS = {"newsletter", "sources", "digests", "smtp", "serve"}
 # The names of newsletter.deliver.BACKENDS (a test checks that the two agree).
 DELIVERIES = ("outbox", "smtp", "maildir", "memory")
 SECURITIES = ("ssl", "starttls", "none")
@@ -118,6 +120,20 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class Serve:
+    """[serve]: the public web app of `newsletter serve`."""
+
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose X-Forwarded-For is believed
+    client_limit: int = 10  # sign-ups per client address per hour
+    address_limit: int = 3  # confirmation mails per address per day
+    confirm_expiry: timedelta = timedelta(hours=48)
+    max_body: int = 16 * 1024
+    delivery: str = "outbox"  # how confirmation mails go out: smtp, or written to the outbox
+    digests: tuple[str, ...] = ()  # offered on the sign-up form; () = every digest
+    mail_retry: timedelta = timedelta(minutes=1)  # the first wait after a failed confirmation mail; doubles
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     title: str
@@ -141,6 +157,7 @@ class Config:
     sources: tuple[Source, ...] = ()
     digests: dict[str, Digest] = field(default_factory=dict)
     smtp: Smtp | None = None
+    serve: Serve = field(default_factory=Serve)
 
     @property
     def root(self) -> Path:
@@ -322,7 +339,40 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
     for digest in digests.values():
         if digest.delivery == "smtp" and smtp is None:
             v.fail(f"digests.{digest.name}.delivery", '"smtp" needs an [smtp] table', "add one or use \"outbox\"")
-    return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp)
+    serve = _serve(v, v.table(raw, "serve"), digests, smtp is not None)
+    return Config(**config, sources=tuple(sources), digests=digests, smtp=smtp, serve=serve)
+
+
+def _serve(v: "_Validator", s: dict, digests: dict[str, Digest], has_smtp: bool) -> Serve:
+    import ipaddress
+
+    v.keys(s, SERVE_KEYS, "serve")
+    proxies = s.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        v.fail("serve.trusted_proxies", "must be a list of addresses or CIDRs", 'e.g. ["127.0.0.1/32", "10.0.0.0/8"]')
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            v.fail("serve.trusted_proxies", f"{proxy!r} is not an address or CIDR", 'e.g. "10.0.0.0/8"')
+    offered = s.get("digests", [])
+    if not isinstance(offered, list) or not all(isinstance(d, str) for d in offered):
+        v.fail("serve.digests", "must be a list of digest names", 'e.g. ["daily"]')
+    for name in offered:
+        if name not in digests:
+            v.fail("serve.digests", f"no digest named {name!r}", _choices_hint(name, digests))
+    if s.get("delivery") == "smtp" and not has_smtp:
+        v.fail("serve.delivery", '"smtp" needs an [smtp] table', 'add one or use "outbox"')
+    return Serve(
+        trusted_proxies=tuple(proxies),
+        client_limit=v.number(s, "client_limit", "serve", 10, int, 1, 100000),
+        address_limit=v.number(s, "address_limit", "serve", 3, int, 1, 100),
+        confirm_expiry=v.duration(s, "confirm_expiry", "serve", "48h"),
+        max_body=v.size(s, "max_body", "serve", 16 * 1024),
+        delivery=v.choice(s, "delivery", "serve", ("smtp", "outbox"), "smtp" if has_smtp else "outbox"),
+        digests=tuple(offered),
+        mail_retry=v.duration(s, "mail_retry", "serve", "1m"),
+    )
 
 
 def _with_name(sender: str, title: str) -> str:

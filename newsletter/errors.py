@@ -57,3 +57,11 @@ class SubscriberError(NewsletterError):
 
 class DraftError(NewsletterError):
     """An editor's draft file of an issue that cannot be used as it stands."""
+
+
+class ArchiveNotFound(NewsletterError):
+    """No such digest or issue in the public archive (the web app answers 404)."""
+
+
+class ArchiveError(NewsletterError):
+    """The static archive cannot be written where it was asked to go."""

@@ -79,3 +79,9 @@ def install_log_filter() -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, LogFilter) for f in handler.filters):
             handler.addFilter(LogFilter())
+
+
+def mask_address(address: str) -> str:
+    """An address shown on a page reached by a token: enough for its owner to know it, not to learn it."""
+    local, _, domain = address.rpartition("@")
+    return f"{local[:1]}{'*' * 3}@{domain}"

@@ -89,6 +89,25 @@ class Rendered:
 
 
 @dataclass(frozen=True)
+class ArchivedIssue:
+    """An issue as it went out to subscribers, for the public archive; without any reader's token or address.
+
+    `stored` is False for an issue sent before the archive existed: it has no copy of its own
+    and its `html`/`text` are empty until rendered again from its stored articles.
+    """
+
+    digest: str
+    key: str
+    issue_date: date
+    subject: str
+    sent: datetime  # aware: when its send to subscribers started
+    preheader: str = ""
+    html: str = ""
+    text: str = ""
+    stored: bool = True
+
+
+@dataclass(frozen=True)
 class Rejection:
     """An input item that was not imported, and why."""
 

@@ -13,7 +13,8 @@ import hmac
 import re
 from typing import Callable
 
-TOKEN_RE = re.compile(r"(\d+)\.([A-Za-z0-9][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]{22})")
+# Bounded: an id of thousands of digits is refused by int() and one past 2**63 by the database.
+TOKEN_RE = re.compile(r"(\d{1,18})\.([A-Za-z0-9][A-Za-z0-9_-]{0,199})\.([A-Za-z0-9_-]{22})")
 
 
 def _mac(key: bytes, subscriber_id: int, digest: str, salt: str) -> str:
@@ -25,6 +26,12 @@ def _mac(key: bytes, subscriber_id: int, digest: str, salt: str) -> str:
 def make_token(key: bytes, subscriber_id: int, digest: str, salt: str = "") -> str:
     """A URL-safe token naming the subscriber and digest, signed with `key` over the subscriber's salt."""
     return f"{subscriber_id}.{digest}.{_mac(key, subscriber_id, digest, salt)}"
+
+
+def parse_token(token: str) -> tuple[int, str] | None:
+    """(subscriber id, digest) as a token states them, NOT verified: only to look up what read_token needs."""
+    m = TOKEN_RE.fullmatch(token.strip())
+    return (int(m[1]), m[2]) if m else None
 
 
 def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> tuple[int, str] | None:
@@ -40,3 +47,17 @@ def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> 
     if salt is None or not hmac.compare_digest(mac, _mac(key, subscriber_id, digest, salt)):
         return None
     return subscriber_id, digest
+
+
+def form_token(key: bytes, session: str) -> str:
+    """The anti-forgery field of a form, bound to the browser's session cookie (a signed double submit):
+    another site can make the browser send the cookie, but cannot read it to compute this."""
+    raw = hmac.new(key, f"form:{session}".encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def check_form_token(key: bytes, session: str | None, value: str | None) -> bool:
+    """Whether a submitted form's field matches its session cookie."""
+    if not session or not value or len(session) > 200:
+        return False
+    return hmac.compare_digest(value.encode(), form_token(key, session).encode())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from lxml import html as lxml_html
 
 from newsletter.compose.clip import CLIP_BUDGET
@@ -15,7 +17,7 @@ LONG_QUOTE = f"<blockquote><p>{MARK} " + "a long passage from the article. " * 6
 
 
 def long_items(count: int) -> list[Article]:
-    return [Article(**{**a.__dict__, "body": a.body + LONG_QUOTE}) for a in thirty()[:count]]
+    return [replace(a, body=a.body + LONG_QUOTE) for a in thirty()[:count]]
 
 
 def size(html: str) -> int:
@@ -50,14 +52,14 @@ def test_a_long_issue_drops_quotations_from_its_last_items_and_keeps_every_headl
 
 
 def test_an_issue_too_long_even_without_quotations_says_so(tmp_path):
-    plain = [Article(**{**a.__dict__, "lede": a.lede * 12, "body": LONG_QUOTE}) for a in thirty()]
+    plain = [replace(a, lede=a.lede * 12, body=LONG_QUOTE) for a in thirty()]
     rendered = render(config_for(tmp_path), plain)
     assert size(rendered.html) > CLIP_BUDGET and MARK not in rendered.html
     assert "an issue of fewer items would fit" in rendered.notes[0]
 
 
 def test_items_without_quotations_are_never_touched(tmp_path):
-    bare = [Article(**{**SPY.__dict__, "id": f"b{n}", "body": ""}) for n in range(3)]
+    bare = [replace(SPY, id=f"b{n}", body="") for n in range(3)]
     rendered = render(config_for(tmp_path), bare + long_items(30)[3:])
     assert "The quoted passages are left out" not in "".join(
         td.text_content() for td in lxml_html.fromstring(rendered.html).xpath("//td[h2]")[:3])

@@ -69,8 +69,10 @@ def test_theme_copy_copies_the_default_theme_and_points_templates_at_it(tmp_path
     before = config.read_text()
     result = run("--config", config, "theme", "copy")
     assert result.exit_code == 0, result.output
-    shipped = sorted(p.name for p in (REPO / "templates").iterdir() if p.is_file())
-    assert sorted(p.name for p in (target / "theme").iterdir()) == shipped
+    # The web pages of `newsletter serve` (templates/web/) are part of the theme too.
+    shipped = sorted(str(p.relative_to(REPO / "templates")) for p in (REPO / "templates").rglob("*") if p.is_file())
+    copied = sorted(str(p.relative_to(target / "theme")) for p in (target / "theme").rglob("*") if p.is_file())
+    assert copied == shipped and "web/unsubscribe.html" in copied and "web/archive/index.html.j2" in copied
     assert (target / "theme" / "style.css").read_bytes() == (REPO / "templates" / "style.css").read_bytes()
     after = config.read_text()
     changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines()) if a != b]

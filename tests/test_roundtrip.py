@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -98,7 +99,7 @@ def articles(draw, n: int):
             topics=tuple({t.lower(): t for t in draw(st.lists(topic, max_size=4))}.values()),
             published=datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(minutes=draw(st.integers(0, 500_000)))))
     # An item with neither a source, a URL nor topics has no closing line in the format.
-    return [a if a.source or a.url or a.topics else Article(**{**a.__dict__, "source": "Desk"}) for a in out]
+    return [a if a.source or a.url or a.topics else replace(a, source="Desk") for a in out]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,

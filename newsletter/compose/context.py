@@ -19,6 +19,8 @@ The context (README lists it; keep the names stable, themes depend on them):
 - ``subject``, ``preheader``: plain text (the editor's own from a draft file, else the digest's templates)
 - ``unsubscribe_url``: the configured URL with ``{token}`` as TOKEN_MARK, or None
 - ``unsubscribe_mailto``: a ``mailto:`` URL (token as TOKEN_MARK), or None
+- ``view_url``: the issue's page in the archive ("View in browser") when ``public_url`` is set, else None
+- ``archived``: True when rendering the archive's copy (no unsubscribe link, no view_url), else False
 """
 
 from __future__ import annotations
@@ -261,9 +263,16 @@ def cut(text: str, limit: int) -> str:
     return head.rstrip(" ,;:.-–—·") + "…"
 
 
-def build_context(issue: Issue, digest: Digest, config: Config, plain_env, trimmed: frozenset[int] = frozenset()) -> dict:
+def view_url(config: Config, digest: str, key: str) -> str | None:
+    """The issue's page in the archive served at public_url, or None without one."""
+    # Digest names are letters, digits, - and _; keys are dates or date-times: nothing to quote.
+    return f"{config.public_url}/archive/{digest}/{key}/" if config.public_url else None
+
+
+def build_context(issue: Issue, digest: Digest, config: Config, plain_env, trimmed: frozenset[int] = frozenset(),
+                  archived: bool = False) -> dict:
     """The whole template context of one issue (see the module docstring); `trimmed`: items (by index)
-    whose quotations the clip guard leaves out."""
+    whose quotations the clip guard leaves out; `archived`: for the archive, as for a reader with no token."""
     items = [make_item(article, digest, config, i in trimmed) for i, article in enumerate(issue.articles)]
     sender_name, sender_address = sender_parts(config)
     return {
@@ -288,6 +297,8 @@ def build_context(issue: Issue, digest: Digest, config: Config, plain_env, trimm
         "intro": Markup(issue.intro or ""),
         "subject": render_subject(plain_env, issue, digest, items, config),
         "preheader": render_preheader(plain_env, issue, digest, items, config),
-        "unsubscribe_url": unsubscribe_url(config),
-        "unsubscribe_mailto": unsubscribe_mailto(config),
+        "unsubscribe_url": None if archived else unsubscribe_url(config),
+        "unsubscribe_mailto": None if archived else unsubscribe_mailto(config),
+        "view_url": None if archived else view_url(config, digest.name, issue.key),
+        "archived": archived,
     }

@@ -14,6 +14,7 @@ from newsletter import compose
 from newsletter.check import Report
 from newsletter.config import Config, Digest
 from newsletter.model import Issue
+from newsletter.pipeline.archive import keep_as_sent
 from newsletter.pipeline.build import build_slot, draft_path, plan_issue, sending_started
 from newsletter.pipeline.checking import check_rendered, refuse_errors
 from newsletter.pipeline.common import backend_for, delivers_personally, journal_folder, open_store
@@ -168,6 +169,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                                                + (counts.unknown if retry_unknown else 0)):
             report.nothing = "not confirmed; nothing sent"
             return report
+        keep_as_sent(config, store, digest, issue, now)
         try:
             if workers > 1:
                 secret_key(store)  # made once here, not raced for by the workers

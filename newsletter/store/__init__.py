@@ -14,7 +14,9 @@ from newsletter.store.ledger import (CLAIMED, FAILED, QUEUED, SENT, SKIPPED, UNK
 from newsletter.store.migrations import latest_version
 from newsletter.store.subscriber_csv import CSV_COLUMNS
 from newsletter.store.subscribers import KEEP, CsvReport, normalise_address
+from newsletter.store.web import Limits, QueuedMail, Signup
 
 __all__ = ["CLAIMED", "CSV_COLUMNS", "FAILED", "KEEP", "QUEUED", "SENT", "SKIPPED", "UNKNOWN", "Counts", "CsvReport",
-           "Journal", "LeaderLock", "LedgerSession", "Outcome", "Pending", "Store", "TopicRow", "UpsertCounts",
-           "database_label", "latest_version", "new_worker_id", "normalise_address", "replay_journals", "sqlite_path"]
+           "Journal", "LeaderLock", "LedgerSession", "Limits", "Outcome", "Pending", "QueuedMail", "Signup", "Store",
+           "TopicRow", "UpsertCounts", "database_label", "latest_version", "new_worker_id", "normalise_address",
+           "replay_journals", "sqlite_path"]

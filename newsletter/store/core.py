@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
 from newsletter.store import migrations
+from newsletter.store.archive import Archive
 from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
                                    unique_links)
 from newsletter.store.syncstate import SyncState
+from newsletter.store.web import WebState
 from newsletter.store.tables import (CHUNK, article_topics, articles, draft_offers, issue_articles, issue_left_out,
                                      issues, meta, metadata, topics)
 
@@ -58,6 +60,8 @@ class Store:
         self.subscribers = Subscribers(self.engine)
         self.ledger = Ledger(self.engine)
         self.sync_state = SyncState(self.engine, self.writer)
+        self.archive = Archive(self.engine, self.writer)
+        self.web = WebState(self.engine, self.subscribers)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -198,3 +198,60 @@ def _editors_issue(conn: sa.Connection) -> None:
     )
     left_out.create(conn)
     offers.create(conn)
+
+
+@migration(5)
+def _archive(conn: sa.Connection) -> None:
+    """Issue 12: each issue as sent, without any reader's token or address, for the public archive."""
+    sa.Table(
+        "archived_issues", sa.MetaData(),
+        sa.Column("digest", sa.String(200), primary_key=True),
+        sa.Column("key", sa.String(32), primary_key=True),
+        sa.Column("issue_date", sa.Date, nullable=False),
+        sa.Column("subject", sa.Text, nullable=False),
+        sa.Column("preheader", sa.Text, nullable=False),
+        sa.Column("sent", sa.DateTime, nullable=False),
+        sa.Column("html", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    ).create(conn)
+
+
+@migration(6)
+def _serve_tables(conn: sa.Connection) -> None:
+    """Issue 12: pending sign-ups, the confirmation mail queue and shared rate limits of `newsletter serve`."""
+    schema = sa.MetaData()
+    sa.Table(
+        "signups", schema,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("email", sa.String(320), nullable=False),
+        sa.Column("digests", sa.Text, nullable=False),
+        sa.Column("topics", sa.Text, nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created", sa.DateTime, nullable=False),
+        sa.Column("expires", sa.DateTime, nullable=False),
+        sa.Index("ix_signups_email", "email"),
+    )
+    sa.Table(
+        "mail_queue", schema,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("recipient", sa.String(320), nullable=False),
+        sa.Column("data", sa.LargeBinary, nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+        sa.Column("last_error", sa.Text),
+        sa.Column("claimed_by", sa.String(128)),
+        sa.Column("lease_until", sa.DateTime),
+        sa.Column("next_try", sa.DateTime, nullable=False),
+        sa.Column("created", sa.DateTime, nullable=False),
+        sa.Column("updated", sa.DateTime, nullable=False),
+        sa.Index("ix_mail_queue_status_next", "status", "next_try"),
+    )
+    sa.Table(
+        "rate_events", schema,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("scope", sa.String(16), nullable=False),
+        sa.Column("key", sa.String(64), nullable=False),
+        sa.Column("at", sa.DateTime, nullable=False),
+        sa.Index("ix_rate_events_scope_key_at", "scope", "key", "at"),
+    )
+    schema.create_all(conn)

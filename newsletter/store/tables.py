@@ -88,6 +88,19 @@ draft_offers = sa.Table(
     sa.Column("article_ids", sa.Text, nullable=False),  # JSON list
     sa.Column("written", sa.DateTime, nullable=False),
 )
+# Each issue as it went out to subscribers, rendered for nobody in particular (no token, no address):
+# written once when its first send starts, never changed after, so the archive shows what was sent.
+archived_issues = sa.Table(
+    "archived_issues", metadata,
+    sa.Column("digest", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("issue_date", sa.Date, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("preheader", sa.Text, nullable=False),
+    sa.Column("sent", sa.DateTime, nullable=False),  # naive UTC: when the send to subscribers started
+    sa.Column("html", sa.Text, nullable=False),  # the whole issue (never clipped for Gmail), CSS inlined
+    sa.Column("text", sa.Text, nullable=False),
+)
 source_files = sa.Table(
     "source_files", metadata,
     sa.Column("key", sa.String(4096), primary_key=True),  # absolute path of a file below a path source
@@ -155,4 +168,41 @@ deliveries = sa.Table(
     sa.UniqueConstraint("issue_id", "subscriber_id", name="uq_deliveries_issue_subscriber"),
     sa.Index("ix_deliveries_issue_status", "issue_id", "status"),
     sa.Index("ix_deliveries_claimed_by", "claimed_by"),
+)
+
+# `newsletter serve`: sign-ups waiting for their confirmation (never subscribers, so never sent a digest),
+# the queue of confirmation mails, and the rate limits every instance shares.
+signups = sa.Table(
+    "signups", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),  # normalised
+    sa.Column("digests", sa.Text, nullable=False),  # JSON list
+    sa.Column("topics", sa.Text, nullable=False),  # JSON list; empty = the whole issue
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the link's token
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("expires", sa.DateTime, nullable=False),  # naive UTC
+    sa.Index("ix_signups_email", "email"),
+)
+mail_queue = sa.Table(
+    "mail_queue", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),  # the whole message; emptied once sent (it holds a token)
+    sa.Column("status", sa.String(16), nullable=False),  # queued -> claimed -> sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_error", sa.Text),
+    sa.Column("claimed_by", sa.String(128)),
+    sa.Column("lease_until", sa.DateTime),  # naive UTC; after it another instance may take the row over
+    sa.Column("next_try", sa.DateTime, nullable=False),  # naive UTC
+    sa.Column("created", sa.DateTime, nullable=False),
+    sa.Column("updated", sa.DateTime, nullable=False),
+    sa.Index("ix_mail_queue_status_next", "status", "next_try"),
+)
+rate_events = sa.Table(
+    "rate_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(16), nullable=False),  # client | address
+    sa.Column("key", sa.String(64), nullable=False),  # sha256 of the client address or email address
+    sa.Column("at", sa.DateTime, nullable=False),  # naive UTC
+    sa.Index("ix_rate_events_scope_key_at", "scope", "key", "at"),
 )
