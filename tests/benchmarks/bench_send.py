@@ -19,7 +19,9 @@ Printed beside each figure, measured in the same run, is a baseline:
   delay (the CPU case; goal: 2 workers >= 1.6x one, on two cores), each against one worker of
   the same run; and the database time per message (claims, renewals, results) as a share of
   the send time of one worker (goal: < 10%). Rates are taken from the ledger, first result to
-  last, so the start-up of the processes (about a second each) does not count.
+  last, so the start-up of the processes (about a second each) does not count. Beside each run:
+  how busy the machine's CPUs were meanwhile (workers, PostgreSQL and the sink share them), which
+  bounds what more workers can add.
 """
 
 from __future__ import annotations
@@ -265,23 +267,34 @@ def _fresh_database(admin, server_url: str) -> str:
     return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
-def pg_workers(root: Path, url: str, sink, subscribers: int, connections: int, workers: int) -> tuple[float, float]:
-    """(messages a second from the ledger's first result to its last, wall seconds of the command) for N workers."""
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def pg_workers(root: Path, url: str, sink, subscribers: int, connections: int,
+               workers: int) -> tuple[float, float, float]:
+    """(messages a second from the ledger's first result to its last, wall seconds of the command, the share of
+    the machine's CPU time busy meanwhile: workers, PostgreSQL and the sink together) for N workers."""
     import sqlalchemy as sa
 
     config = make_project(root, subscribers, sink, connections, database=url)
     command = [sys.executable, "-m", "newsletter", "--config", str(config), "send", "daily", "--subscribers", "--yes",
                "--no-sync", "--date", DAY.isoformat()] + (["--workers", str(workers)] if workers > 1 else [])
+    busy0, total0 = cpu_ticks()
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
     wall = time.perf_counter() - start
+    busy1, total1 = cpu_ticks()
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         n, first, last = conn.execute(sa.text("SELECT count(*), min(updated), max(updated) FROM deliveries "
                                               "WHERE status = 'sent'")).one()
     engine.dispose()
     assert n == subscribers, (n, subscribers)
-    return (n - 1) / (last - first).total_seconds(), wall
+    return (n - 1) / (last - first).total_seconds(), wall, (busy1 - busy0) / max(1, total1 - total0)
 
 
 def pg_database_share(root: Path, url: str, sink, subscribers: int, connections: int) -> float:
@@ -343,10 +356,11 @@ def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
                                        (f"no delay (CPU), {args.connections} connections a worker", fast,
                                         args.pg_fast, (2, 1.6))):
         base = runs[1][0]
-        for w, (rate_w, wall) in runs.items():
+        for w, (rate_w, wall, busy) in runs.items():
             mark = f"; goal >= {goal[1]}x" if w == goal[0] else ""
             print_line = (f"{f'{name}: {w} worker' + ('s' if w > 1 else ''):44} {rate_w:9,.1f}/s {base:9,.1f}/s "
-                          f"{rate_w / base:8.2f}x   ({messages:,} messages, command took {wall:.1f} s{mark})")
+                          f"{rate_w / base:8.2f}x   ({messages:,} messages, command took {wall:.1f} s, "
+                          f"CPU {busy:.0%} busy{mark})")
             lines.append(print_line)
     # A connection sends its next message only once the last one's result is recorded: the share of
     # each message's time on a connection that the database takes, at the rate of one worker.
