@@ -11,8 +11,10 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import stat
 import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -55,7 +57,8 @@ def database_label(url: str) -> str:
 
 
 def lock_path(config: Config) -> Path:
-    """Beside a SQLite file `<db>.scheduler.lock`; for other databases, in the config folder, named by URL hash."""
+    """Beside a SQLite file `<db>.scheduler.lock`; for other databases but PostgreSQL (which locks in the
+    database), in the config folder, named by URL hash."""
     from newsletter.pipeline import state_path
 
     return state_path(config, "scheduler.lock")
@@ -67,33 +70,50 @@ class SchedulerLock:
     def __init__(self, path: Path, label: str):
         self.path, self.label = path, label
         self.fd: int | None = None
+        self.on_lost = None  # as LeaderLock's; never called: the kernel keeps a flock until the process ends
 
     @classmethod
     def for_config(cls, config: Config) -> "SchedulerLock":
         return cls(lock_path(config), database_label(config.database))
 
-    def acquire(self) -> "SchedulerLock":
+    def acquire(self, *, standby: bool = False, stop: threading.Event | None = None,
+                on_wait=None, poll: float = 0.5) -> "SchedulerLock | None":
+        """Take the lock; without `standby` a NewsletterError names the holder, with it wait (None if stopped)."""
+        stop = stop or threading.Event()
         try:
             # O_NOFOLLOW: a link planted at the lock's name must not make us lock (or chmod) its target.
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise NewsletterError(f"cannot create the scheduler lock file: {exc.strerror}", where=str(self.path),
                                   hint="the folder of the database must be writable") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise NewsletterError(f"a scheduler (pid {holder}) is already running on {self.label}",
-                                      hint="stop it first: only one scheduler may use a database") from None
-            raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise NewsletterError(f"cannot lock {self.path}: {exc.strerror}") from None
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+            holder = holder if " on " in holder else f"pid {holder}"  # a lock file of an earlier release
+            if not standby:
+                os.close(fd)
+                raise NewsletterError(f"a scheduler ({holder}) is already running on {self.label}",
+                                      hint="only one scheduler may use a database: stop it first, or add --standby "
+                                           "to take over when it stops") from None
+            if not announced and on_wait is not None:
+                on_wait(holder)
+                announced = True
+            if stop.wait(poll):
+                os.close(fd)
+                return None
         # The file is never deleted: unlinking a lock file lets two processes lock two different files.
         info = os.fstat(fd)
         if stat.S_ISREG(info.st_mode) and info.st_uid == os.geteuid():
             os.fchmod(fd, 0o600)  # one made by an earlier release was readable by all
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode("utf-8"), 0)
         self.fd = fd
         return self
 
@@ -103,7 +123,8 @@ class SchedulerLock:
             self.fd = None
 
     def __enter__(self) -> "SchedulerLock":
-        return self.acquire()
+        self.acquire()
+        return self
 
     def __exit__(self, *exc) -> None:
         self.release()
@@ -231,19 +252,65 @@ def _missed_listener(config: Config):
 
 # -- the run loop -----------------------------------------------------------------
 
-def run_scheduler(config: Config) -> None:
-    """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C."""
+def run_scheduler(config: Config, *, standby: bool = False) -> None:
+    """The scheduler in the foreground: one per database, jobs from the config, until SIGTERM or Ctrl-C.
+
+    With `standby`, a second one waits for the leader to stop (or die) and then takes over.
+    On PostgreSQL, a leader that loses its lock connection stops scheduling and raises.
+    """
     from newsletter import masking
+    from newsletter.pipeline import leader_lock
     from newsletter.pipeline import run as runs
     from newsletter.pipeline.compliance import require_way_out
 
     masking.install_log_filter()
     if any(d.delivery == "smtp" and d.cadence is not None for d in config.digests.values()):
         require_way_out(config)  # now, not at each run: the first run may be hours away
-    with SchedulerLock.for_config(config):
+    lock = leader_lock(config) or SchedulerLock.for_config(config)
+    label = database_label(config.database)
+    with _stopped_by_signals() as stop:
+        got = lock.acquire(standby=standby, stop=stop, on_wait=lambda holder: log.info(
+            "standby: a scheduler (%s) leads on %s; taking over when it stops", holder, label))
+    if not got:
+        log.info("scheduler stopped while on standby")
+        return
+    fenced = threading.Event()
+
+    def on_lost() -> None:
+        # Fencing: another scheduler may be about to take over; this one must stop scheduling now.
+        fenced.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    lock.on_lost = on_lost
+    try:
+        if standby:
+            log.info("standby: now the scheduler of %s", label)
         scheduler = make_scheduler(config)
         runs.STOP.clear()
         _serve(config, scheduler, runs)
+    finally:
+        lock.release()
+    if fenced.is_set():
+        raise NewsletterError(f"the scheduler lost its lock on {label} (the database connection broke), so it "
+                              "stopped scheduling: another scheduler may lead now",
+                              hint="check the database; run it again (with --standby beside a leader)")
+
+
+@contextmanager
+def _stopped_by_signals():
+    """An event that Ctrl-C or SIGTERM sets (while a standby waits)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 class _Stopping(BaseException):
@@ -277,8 +344,8 @@ def _serve(config: Config, scheduler, runs) -> None:
         try:
             looping = True
             if not stop.is_set():
-                log.info("scheduler running on %s (pid in %s); Ctrl-C or SIGTERM stops it",
-                         database_label(config.database), lock_path(config))
+                log.info("scheduler running on %s (pid %d on %s); Ctrl-C or SIGTERM stops it",
+                         database_label(config.database), os.getpid(), socket.gethostname())
                 scheduler.start()  # blocks until the signal handler raises _Stopping
         except _Stopping:
             pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,12 +155,13 @@ def test_a_second_scheduler_on_the_same_database_is_refused(tmp_path):
     db = str(tmp_path / "project" / "newsletter.db")
     with schedule.SchedulerLock.for_config(config) as held:
         assert held.path == Path(db + ".scheduler.lock")
-        assert held.path.read_text().strip() == str(os.getpid())
-        with pytest.raises(NewsletterError, match=rf"a scheduler \(pid {os.getpid()}\) is already running on {db}"):
+        me = f"pid {os.getpid()} on {socket.gethostname()}"
+        assert held.path.read_text().strip() == me
+        with pytest.raises(NewsletterError, match=rf"a scheduler \({me}\) is already running on {db}"):
             schedule.SchedulerLock.for_config(config).acquire()
         result = runner.invoke(app, ["--config", str(config.path), "schedule", "run"])
         assert result.exit_code == 1
-        assert result.stderr.startswith(f"error: a scheduler (pid {os.getpid()}) is already running on {db}")
+        assert result.stderr.startswith(f"error: a scheduler ({me}) is already running on {db}")
         assert result.stderr.strip().count("\n") == 0
     schedule.SchedulerLock.for_config(config).acquire().release()  # free again once the first is gone
 
@@ -172,7 +174,7 @@ def test_the_lock_of_a_killed_scheduler_is_free_at_once(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        with pytest.raises(NewsletterError, match=rf"pid {holder.pid}\)"):
+        with pytest.raises(NewsletterError, match=rf"pid {holder.pid} on "):
             schedule.SchedulerLock.for_config(config).acquire()
     finally:
         holder.kill()  # SIGKILL: no clean-up code runs
@@ -225,7 +227,7 @@ def test_schedule_run_in_a_real_process(tmp_path):
         assert "First Piece" in built(outbox)[0].read_text()
         refused = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=30)
         assert refused.returncode == 1
-        assert f"a scheduler (pid {proc.pid}) is already running" in refused.stderr
+        assert f"a scheduler (pid {proc.pid} on {socket.gethostname()}) is already running" in refused.stderr
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
     finally:

@@ -13,11 +13,12 @@ import typer
 from newsletter.cli.app import (EXIT_ERROR, EXIT_INTERRUPTED, AsCsv, AsJson, NoSync, _parse_day, _sync_lines, app,
                                 emit_rows, progress_bar, state)
 
+WORKER_FLAG = "--worker"  # pipeline/workers.py starts `send ... --worker`; not imported: --help stays quick
 ISSUE_COLUMNS = ("digest", "key", "date", "cutoff", "subject", "articles", "sent", "failed", "skipped", "pending",
                  "claimed", "unknown", "error")
 
 @contextmanager
-def _stop_on_interrupt():
+def _stop_on_interrupt(quiet: bool = False):
     """Ctrl-C or SIGTERM sets an event: the message in flight is finished and recorded, then we stop."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
@@ -29,7 +30,8 @@ def _stop_on_interrupt():
         if stop.is_set():  # a second Ctrl-C: stop waiting
             raise KeyboardInterrupt
         stop.set()
-        typer.echo("stopping after the messages in flight…", err=True)
+        if not quiet:
+            typer.echo("stopping after the messages in flight…", err=True)
 
     for sig in previous:
         signal.signal(sig, handler)
@@ -51,14 +53,19 @@ def send(
     retry_unknown: Annotated[bool, typer.Option("--retry-unknown", help="Also send again to those whose delivery is "
                                                 "unknown (the server never answered; they may have it).")] = False,
     force: Annotated[bool, typer.Option("--force", help="Send to subscribers even when `newsletter check` finds errors.")] = False,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=64, metavar="N", help="Send with N worker "
+                                         "processes sharing the issue (each with [smtp] connections).")] = 1,
+    worker: Annotated[bool, typer.Option(WORKER_FLAG, hidden=True)] = False,
     no_sync: NoSync = False,
 ) -> None:
     """Send an issue over SMTP: a test copy with --to, or to all subscribers with --subscribers.
 
     The issue is checked first (see `newsletter check`); --subscribers refuses an issue with
     errors unless --force. Re-running an interrupted send sends only to those who have not had it;
-    several sends of one issue at once share it out, each subscriber getting it once.
-    Example: newsletter send daily --to me@example.org, then newsletter send daily --subscribers --date 2024-10-11
+    several sends of one issue at once (--workers N here, or on other machines against one
+    PostgreSQL database) share it out, each subscriber getting it once; the one that sends the
+    last message says the issue is complete.
+    Example: newsletter send daily --to me@example.org, then newsletter send daily --subscribers --workers 4
     """
     from newsletter.cli.check import check_line, print_findings
     from newsletter.errors import CheckError, ConfigError
@@ -67,6 +74,12 @@ def send(
 
     if bool(to) == subscribers:
         raise typer.BadParameter("choose --to ADDRESS (a test) or --subscribers (the real send)", param_hint="--to / --subscribers")
+    if workers > 1 and (to or dry_run):
+        raise typer.BadParameter("workers share a real send: use it with --subscribers, without --dry-run",
+                                 param_hint="--workers")
+    if worker:
+        _work(digest, _parse_day(day), retry_unknown=retry_unknown)
+        return
     parsed_day = _parse_day(day)
     config = state.config()
     if to:
@@ -102,7 +115,7 @@ def send(
         with _stop_on_interrupt() as stop, progress_bar("sending") as progress:
             report = sending.send_to_subscribers(config, digest, parsed_day, dry_run=dry_run, confirm=confirm,
                                                  progress=progress, stop=stop, sync_first=False, force=force,
-                                                 retry_unknown=retry_unknown)
+                                                 retry_unknown=retry_unknown, workers=workers)
     except CheckError as exc:
         print_findings([f for f in exc.findings if f.severity == "error"], err=True)
         raise
@@ -116,9 +129,15 @@ def send(
         for variant, count in sorted(report.variants.items()):
             typer.echo(f"  {count:6d}  {variant}")
         return
+    for w in report.workers:
+        typer.echo(f"  worker {w.number} (pid {w.pid}): " + (f"{w.sent} sent, {w.skipped} skipped, {len(w.failed)} "
+                   f"failed" + (f", {len(w.unknown)} unknown" if w.unknown else "") if w.died is None else
+                   f"died ({w.died}); what it had claimed is sent by the others or by the next run"))
     typer.echo(f"{report.digest} {report.key}: {report.sent} sent, {report.skipped} skipped, {len(report.failed)} failed"
                + (f", {len(report.unknown)} unknown" if report.unknown else "")
                + (f", {report.already} had it already" if report.already else ""))
+    if report.complete:
+        typer.echo(f"issue {report.digest} {report.key} is complete: {report.issue_sent} recipients have it")
     _failures(report)
     for address, error in report.unknown:
         typer.echo(f"unknown: {address}: {error} (not sent again; see --retry-unknown)", err=True)
@@ -129,8 +148,26 @@ def send(
         typer.echo(f"interrupted: {report.remaining} not sent yet; run the same command again to send to them "
                    "(nobody gets it twice)", err=True)
         raise typer.Exit(EXIT_INTERRUPTED)
-    if report.failed or report.unknown:
+    dead = [w for w in report.workers if w.died]
+    if dead:
+        typer.echo(f"error: {len(dead)} of {len(report.workers)} workers died"
+                   + (f"; {report.remaining} not sent yet: run the same command again to send to them"
+                      if report.remaining else ""), err=True)
+    if report.failed or report.unknown or dead:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _work(digest: str | None, day, *, retry_unknown: bool) -> None:
+    """One worker of `send --workers`: its parent synced, checked and confirmed; it sends and prints its counts."""
+    from newsletter.pipeline import send as sending
+    from newsletter.pipeline.workers import worker_report
+
+    with _stop_on_interrupt(quiet=True) as stop:
+        report = sending.send_to_subscribers(state.config(), digest, day, stop=stop, sync_first=False,
+                                             retry_unknown=retry_unknown, checked=True)
+    typer.echo(worker_report(report))
+    if report.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _sync_first(config, no_sync: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Annotated
 
 import typer
 
@@ -56,19 +57,24 @@ def _when(moment) -> str:
 
 
 @schedule_app.command("run")
-def schedule_run() -> None:
+def schedule_run(
+    standby: Annotated[bool, typer.Option("--standby", help="When another scheduler leads on this database, wait "
+                                          "and take over when it stops or dies (instead of exiting with 1).")] = False,
+) -> None:
     """Run the scheduler in the foreground: each digest with a cadence is built or sent on time.
 
     Jobs are kept in the database, so runs missed while it was stopped are made up on start
-    (within the digest's misfire_grace, once). One scheduler per database. Ctrl-C or SIGTERM
-    lets a send in progress finish its current message, then exits with 0.
-    Example: newsletter --config /srv/digest/newsletter.toml schedule run
+    (within the digest's misfire_grace, once). One scheduler per database (on PostgreSQL across
+    machines); a second one exits naming the leader's pid and host, or with --standby waits and
+    takes over, resuming a half-sent issue. Ctrl-C or SIGTERM lets a send in progress finish
+    its current message, then exits with 0.
+    Example: newsletter --config /srv/digest/newsletter.toml schedule run --standby
     """
     from newsletter import schedule
 
     config = state.config()
     _show_run_logs()
-    schedule.run_scheduler(config)
+    schedule.run_scheduler(config, standby=standby)
 
 
 def _show_run_logs() -> None:

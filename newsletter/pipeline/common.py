@@ -7,12 +7,19 @@ from pathlib import Path
 
 from newsletter.config import Config, Digest, Smtp
 from newsletter.deliver import BACKENDS, Backend
-from newsletter.store import Store, sqlite_path
+from newsletter.store import LeaderLock, Store, sqlite_path
 
 
 def open_store(config: Config) -> Store:
     """The configured database, schema checked."""
     return Store(config.database)
+
+
+def leader_lock(config: Config) -> LeaderLock | None:
+    """The scheduler's lock in the database itself on PostgreSQL (it crosses machines); None elsewhere (a flock)."""
+    if not config.database.startswith("postgresql"):
+        return None
+    return LeaderLock(config.database)
 
 
 def state_path(config: Config, name: str) -> Path:

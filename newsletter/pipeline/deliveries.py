@@ -28,9 +28,11 @@ from newsletter.tokens import make_token
 log = logging.getLogger(__name__)
 
 ALL_TOPICS = ""  # the variant of subscribers without topics: the whole issue
-# Rows per claim: small at first, so several senders starting together all get some, then
-# about CLAIM_SECONDS of sending at the rate measured, so the database is never the bottleneck.
-CLAIM_PER_CONNECTION, CLAIM_MAX, CLAIM_SECONDS = 8, 500, 1.0
+# Rows per claim: small at first (two per connection: with a slow relay, seconds of work), so
+# that several senders starting together all get some and none holds a long tail of rows while
+# the others sit idle; then about CLAIM_SECONDS of sending at the rate measured, so that the
+# database is never the bottleneck of a fast one.
+CLAIM_PER_CONNECTION, CLAIM_MAX, CLAIM_SECONDS = 2, 500, 1.0
 
 
 def variant_of(subscriber: Subscriber | Pending, articles: tuple[Article, ...]) -> tuple[str, tuple[Article, ...]]:

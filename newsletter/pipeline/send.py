@@ -22,6 +22,7 @@ from newsletter.pipeline.compliance import require_way_out
 from newsletter.pipeline.deliveries import (ALL_TOPICS, Tally, Templates, deliver_issue, envelope_sender, outgoing,
                                             variant_of)
 from newsletter.pipeline.ingest import sync
+from newsletter.pipeline.workers import WorkerResult, run_workers
 from newsletter.select import IssueSlot, slot_for_date
 from newsletter.store import Counts, Store, normalise_address, replay_journals
 
@@ -47,6 +48,9 @@ class SendReport:
     interrupted: bool = False
     nothing: str | None = None  # why nothing was sent at all
     check: Report | None = None  # the checks of the issue as sent, run once before sending
+    complete: bool = False     # no row is left to send: this send finished the issue (one send says so)
+    issue_sent: int = 0        # recipients that have the issue, by any send (when complete)
+    workers: list[WorkerResult] = field(default_factory=list)  # with workers > 1: what each worker process did
 
 
 def secret_key(store: Store) -> bytes:
@@ -115,11 +119,14 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                         confirm: Callable[[SendReport, int], bool] | None = None,
                         progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None,
                         sync_first: bool = True, now: datetime | None = None, slot: IssueSlot | None = None,
-                        ssl_context=None, retry_unknown: bool = False, force: bool = False) -> SendReport:
+                        ssl_context=None, retry_unknown: bool = False, force: bool = False,
+                        workers: int = 1, checked: bool = False) -> SendReport:
     """Send one issue to every active subscriber of the digest that has not had it yet.
 
     The issue is checked first (once, not per recipient); one with errors is refused with a
-    CheckError unless `force`. A dry run reports the check and refuses nothing.
+    CheckError unless `force`. A dry run reports the check and refuses nothing. With
+    `workers` > 1, that many worker processes send it (see workers.py) and this one waits;
+    `checked` (such a worker) says its parent has checked the issue already.
     """
     digest = config.digest(digest_name)
     now = now or datetime.now(digest.timezone)
@@ -138,7 +145,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             return report
         rendered = compose.render(issue, digest, config)
         report.subject = issue.subject or rendered.subject  # an issue not built yet (a dry run) has none recorded
-        report.check = check_rendered(config, digest, rendered, issue.key, now)
+        report.check = None if checked else check_rendered(config, digest, rendered, issue.key, now)
         if dry_run:
             report.remaining = _plan(store, issue, digest, report)
             report.already = _counts(store, issue).sent
@@ -155,7 +162,7 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
                               f"issue {digest.name} {slot.key}: nothing left to send ({report.already} sent)"
                               + _unknown_note(counts.unknown))
             return report
-        if not force:
+        if not (force or checked):
             refuse_errors(report.check, digest, issue.key)
         # The count asked about is the dry run's: messages that will go out (not those skipped for their topics).
         if confirm is not None and not confirm(report, _plan(store, issue, digest, report)
@@ -164,14 +171,37 @@ def send_to_subscribers(config: Config, digest_name: str | None, day: date | Non
             return report
         keep_as_sent(config, store, digest, issue, now)
         try:
-            deliver_issue(config, store, digest, issue, backend, key=secret_key(store), now=now,
-                          tally=Tally(report, todo, progress), stop=stop, retry_unknown=retry_unknown)
+            if workers > 1:
+                secret_key(store)  # made once here, not raced for by the workers
+                report.workers = run_workers(config, store, digest, issue, slot, workers, todo=todo,
+                                             progress=progress, stop=stop, retry_unknown=retry_unknown)
+                for worker in report.workers:
+                    report.sent += worker.sent
+                    report.failed += worker.failed
+                    report.unknown += worker.unknown
+            else:
+                deliver_issue(config, store, digest, issue, backend, key=secret_key(store), now=now,
+                              tally=Tally(report, todo, progress), stop=stop, retry_unknown=retry_unknown)
         finally:
             report.interrupted = bool(stop and stop.is_set())
             counts = _counts(store, issue)
             report.remaining, report.skipped = counts.open, counts.skipped
             report.elsewhere = counts.claimed
+            if not counts.open and not report.interrupted:
+                report.issue_sent = counts.sent
+                report.complete = workers > 1 or _last_to_finish(store, issue, counts)
         return report
+
+
+def _last_to_finish(store: Store, issue: Issue, counts: Counts) -> bool:
+    """Whether this send is the one to say the issue is complete: of several that find nothing left, the first.
+
+    Keyed by the number of rows, so the issue completed again later (for subscribers who joined
+    since) is said to be once more.
+    """
+    me = secrets.token_hex(8)
+    rows = counts.sent + counts.failed + counts.skipped + counts.unknown
+    return store.meta_or_default(f"issue-complete:{issue.id}:{rows}", lambda: me) == me
 
 
 def _plan(store: Store, issue: Issue, digest: Digest, report: SendReport) -> int:

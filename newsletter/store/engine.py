@@ -34,8 +34,9 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(parsed.database)
 
 
-def open_engine(url: str) -> sa.Engine:
-    """An engine for the URL; a SQLite file is created owner-only (it holds addresses and the token key)."""
+def open_engine(url: str, **options) -> sa.Engine:
+    """An engine for the URL (`options` go to create_engine); a SQLite file is created owner-only (it holds
+    addresses and the token key)."""
     label = _safe_label(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -47,7 +48,7 @@ def open_engine(url: str) -> sa.Engine:
     if path is not None:
         _create_private(path)
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        engine = sa.create_engine(parsed, **{"pool_pre_ping": parsed.get_backend_name() != "sqlite", **options})
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         backend = parsed.get_backend_name()
         hint = 'pip install "newsletter[postgres]"' if backend == "postgresql" else f"install the driver for {backend}"

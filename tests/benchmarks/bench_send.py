@@ -12,13 +12,23 @@ Printed beside each figure, measured in the same run, is a baseline:
 - latency-bound: a sink that holds each reply for one second (smtp-sink -w 1) with
   `connections = 20`, against the ideal of 20 messages a second (goal: >= 0.9 of it);
 - peak memory of a whole send at 2,500 and 20,000 subscribers (goal: flat);
-- a ledger commit with SQLite synchronous=NORMAL and =FULL (the durability choice).
+- a ledger commit with SQLite synchronous=NORMAL and =FULL (the durability choice);
+- PostgreSQL, several workers (`--postgres URL`; `--postgres-only` runs just this part): 1, 2
+  and 4 worker processes (`send --workers N`) against a sink holding each reply for one second
+  with 10 connections per worker (goal: 4 workers >= 3.5x one), and against smtp-sink without
+  delay (the CPU case; goal: 2 workers >= 1.6x one, on two cores), each against one worker of
+  the same run; and the database time per message (claims, renewals, results) as a share of
+  the send time of one worker (goal: < 10%). Rates are taken from the ledger, first result to
+  last, so the start-up of the processes (about a second each) does not count. Beside each run:
+  how busy the machine's CPUs were meanwhile (workers, PostgreSQL and the sink share them), which
+  bounds what more workers can add.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import queue
 import resource
 import smtplib
@@ -248,6 +258,119 @@ def child(config_path: str) -> None:
     print(json.dumps({"sent": sent, "rate": rate, "before_kb": base, "peak_kb": peak_kb()}))
 
 
+def _fresh_database(admin, server_url: str) -> str:
+    import sqlalchemy as sa
+
+    name = f"nl_bench_{int(time.time() * 1000)}_{threading.get_ident() % 10000}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    return sa.engine.make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine since boot, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def pg_workers(root: Path, url: str, sink, subscribers: int, connections: int,
+               workers: int) -> tuple[float, float, float]:
+    """(messages a second from the ledger's first result to its last, wall seconds of the command, the share of
+    the machine's CPU time busy meanwhile: workers, PostgreSQL and the sink together) for N workers."""
+    import sqlalchemy as sa
+
+    config = make_project(root, subscribers, sink, connections, database=url)
+    command = [sys.executable, "-m", "newsletter", "--config", str(config), "send", "daily", "--subscribers", "--yes",
+               "--no-sync", "--date", DAY.isoformat()] + (["--workers", str(workers)] if workers > 1 else [])
+    busy0, total0 = cpu_ticks()
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, cwd=ROOT)
+    wall = time.perf_counter() - start
+    busy1, total1 = cpu_ticks()
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with engine.connect() as conn:
+        n, first, last = conn.execute(sa.text("SELECT count(*), min(updated), max(updated) FROM deliveries "
+                                              "WHERE status = 'sent'")).one()
+    engine.dispose()
+    assert n == subscribers, (n, subscribers)
+    return (n - 1) / (last - first).total_seconds(), wall, (busy1 - busy0) / max(1, total1 - total0)
+
+
+def pg_database_share(root: Path, url: str, sink, subscribers: int, connections: int) -> float:
+    """Microseconds a message of the ledger's work for one sender, alone: claims as a send makes them, then the
+    results committed `connections` at a time (the group a send commits when every connection waits for its own)."""
+    from newsletter.pipeline.deliveries import CLAIM_MAX, CLAIM_PER_CONNECTION
+    from newsletter.store import SENT, Outcome
+
+    config = load_config(make_project(root, subscribers, sink, connections, database=url))
+    with open_store(config) as store:
+        issue = store.get_issue("daily", DAY.isoformat())
+        store.ledger.queue_missing(issue.id, "daily")
+        started = datetime.now(timezone.utc).replace(tzinfo=None)
+        lease = datetime(2100, 1, 1)
+        size, done = CLAIM_PER_CONNECTION * connections, 0
+        start = time.perf_counter()
+        while True:
+            store.ledger.holders(issue.id)
+            rows = store.ledger.claim(issue.id, "daily", "bench:1:x", size, lease_until=lease, started=started)
+            if not rows:
+                break
+            for i in range(0, len(rows), connections):
+                store.ledger.record_many("bench:1:x", [Outcome(r.delivery_id, SENT, 1, None, "<id@example.org>")
+                                                        for r in rows[i:i + connections]])
+            done += len(rows)
+            size = CLAIM_MAX
+        took = time.perf_counter() - start
+    assert done == subscribers, done
+    return took / done * 1e6
+
+
+def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
+    """The several-workers figures on PostgreSQL, as printed lines."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(args.postgres, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    made: list[str] = []
+
+    def database() -> str:
+        made.append(_fresh_database(admin, args.postgres))
+        return made[-1]
+
+    lines = []
+    try:
+        slow_sink, _ = sink_server(stack, delay=1)
+        fast_sink, sink_name = sink_server(stack)
+        slow = {w: pg_workers(tmp / f"pg-slow-{w}", database(), slow_sink, args.pg_slow, 10, w) for w in (1, 2, 4)}
+        fast = {w: pg_workers(tmp / f"pg-fast-{w}", database(), fast_sink, args.pg_fast, args.connections, w)
+                for w in (1, 2, 4)}
+        per_message = pg_database_share(tmp / "pg-share", database(), fast_sink, args.pg_fast, args.connections)
+    finally:
+        with admin.connect() as conn:
+            for url in made:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()
+    lines.append(f"PostgreSQL ({sa.engine.make_url(args.postgres).render_as_string(hide_password=True)}), "
+                 f"send --workers N; sink: {sink_name}; baseline: 1 worker, same run")
+    for name, runs, messages, goal in (("1 s replies, 10 connections a worker", slow, args.pg_slow, (4, 3.5)),
+                                       (f"no delay (CPU), {args.connections} connections a worker", fast,
+                                        args.pg_fast, (2, 1.6))):
+        base = runs[1][0]
+        for w, (rate_w, wall, busy) in runs.items():
+            mark = f"; goal >= {goal[1]}x" if w == goal[0] else ""
+            print_line = (f"{f'{name}: {w} worker' + ('s' if w > 1 else ''):44} {rate_w:9,.1f}/s {base:9,.1f}/s "
+                          f"{rate_w / base:8.2f}x   ({messages:,} messages, command took {wall:.1f} s, "
+                          f"CPU {busy:.0%} busy{mark})")
+            lines.append(print_line)
+    # A connection sends its next message only once the last one's result is recorded: the share of
+    # each message's time on a connection that the database takes, at the rate of one worker.
+    send_us = args.connections / fast[1][0] * 1e6
+    lines.append(f"{'database time a message (claims, results)':44} {per_message:9,.0f} us {send_us:9,.0f} us "
+                 f"{per_message / send_us:8.1%}   (baseline: a message's time on one of {args.connections} "
+                 f"connections of 1 worker; goal < 10%)")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=10_000)
@@ -255,10 +378,24 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=300, help="recipients for the naive baselines")
     parser.add_argument("--rounds", type=int, default=3, help="claims vs no claims: best of this many each")
     parser.add_argument("--slow", type=int, default=200, help="messages for the latency-bound case")
+    parser.add_argument("--postgres", default=os.environ.get("NEWSLETTER_TEST_POSTGRES_URL",
+                                                             "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+                        help="the PostgreSQL server for the several-workers part ('' skips it)")
+    parser.add_argument("--postgres-only", action="store_true", help="run only the PostgreSQL part")
+    parser.add_argument("--pg-slow", type=int, default=800, help="messages for the PostgreSQL latency case")
+    parser.add_argument("--pg-fast", type=int, default=8000, help="messages for the PostgreSQL CPU case")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
         return child(args.memory_child)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    if args.postgres_only:
+        with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+            lines = postgres_section(args, stack, Path(tmp))
+        print(f"{'measure':44} {'ours':>12} {'baseline':>12} {'ratio':>9}")
+        print("\n".join(lines))
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         sink, sink_name = sink_server(stack)
         config = make_project(Path(tmp) / "p", args.subscribers, sink, args.connections)
@@ -288,6 +425,7 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--memory-child", str(project_path)],
                                  capture_output=True, text=True, check=True)
             memory[n] = json.loads(out.stdout.strip().splitlines()[-1])
+        postgres = postgres_section(args, stack, Path(tmp)) if args.postgres else []
 
     print(f"sink: {sink_name}; {args.subscribers:,} subscribers, {variants} variants, {size / 1024:.0f} KB a message, "
           f"{args.connections} connections")
@@ -307,6 +445,8 @@ def main() -> None:
     for n, m in memory.items():
         print(f"peak RSS sending to {n:>6,}: {m['peak_kb'] / 1024:6.1f} MB "
               f"(after start-up and imports {m['before_kb'] / 1024:.1f} MB; {m['rate']:,.0f}/s)")
+    print("\n".join(postgres))
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
