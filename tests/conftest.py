@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -78,3 +80,23 @@ def write_markdown(folder: Path, name: str, title: str, date: str = "2024-10-11 
 def project(tmp_path: Path) -> Path:
     """An empty newsletter project; returns the path of its newsletter.toml."""
     return write_config(tmp_path / "project")
+
+
+def wait_for(predicate, timeout: float = 60, what: str = "it"):
+    """Wait until `predicate()` holds, failing after `timeout` seconds (processes we do not control)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)  # polling, bounded by the deadline
+
+
+@pytest.fixture
+def children():
+    """Processes a test starts; none is left running, whatever the outcome."""
+    procs: list[subprocess.Popen] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,32 +22,13 @@ import sqlalchemy as sa
 
 from newsletter import cadence
 from newsletter.config import load_config
-from tests.conftest import REPO, write_markdown
+from tests.conftest import REPO, wait_for, write_markdown
 from tests.test_schedule_run import make_project
 from tests.test_schedule_scheduler import store_job_due_at
 from tests.test_send import _many_subscribers, run
 from tests.test_send_workers import Addresses
 
 pytestmark = pytest.mark.slow  # real processes, seconds each
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)  # polling processes we do not control; bounded by the deadline
-
-
-@pytest.fixture
-def schedulers():
-    """Scheduler processes a test starts (with their log files); none is left running."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(30)
 
 
 def start(config: Path, log: Path, *extra: str) -> subprocess.Popen:
@@ -77,14 +57,14 @@ def sent(config: Path) -> int:
 
 
 def test_one_leader_a_refused_second_and_a_standby_that_takes_over_after_sigkill(
-        tmp_path, start_smtp, schedulers, pg_url, monkeypatch):
+        tmp_path, start_smtp, children, pg_url, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_DATABASE", pg_url)
     handler = Addresses(reply_delay=0.005)
     server = start_smtp(handler)
     config = scheduled_project(tmp_path, server, 800)
     leader_log, standby_log = tmp_path / "leader.log", tmp_path / "standby.log"
     leader = start(config, leader_log)
-    schedulers.append(leader)
+    children.append(leader)
     assert handler.wait_for(1, timeout=60), leader_log.read_text()
 
     me = f"pid {leader.pid} on {socket.gethostname()}"
@@ -95,7 +75,7 @@ def test_one_leader_a_refused_second_and_a_standby_that_takes_over_after_sigkill
     assert refused.stderr.strip().count("\n") == 0 and "--standby" in refused.stderr  # one line, with its fix
 
     standby = start(config, standby_log, "--standby")
-    schedulers.append(standby)
+    children.append(standby)
     wait_for(lambda: f"standby: a scheduler ({me}) leads" in standby_log.read_text(), what="the standby to wait")
     assert handler.wait_for(150, timeout=120)
     leader.send_signal(signal.SIGKILL)  # midway through the issue
@@ -113,12 +93,12 @@ def test_one_leader_a_refused_second_and_a_standby_that_takes_over_after_sigkill
     assert "resumed" in text and "Traceback" not in text, text
 
 
-def test_a_leader_that_loses_its_lock_connection_stops_scheduling(tmp_path, schedulers, pg_url, monkeypatch):
+def test_a_leader_that_loses_its_lock_connection_stops_scheduling(tmp_path, children, pg_url, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_DATABASE", pg_url)
     config = make_project(tmp_path, cadence="every 1h")
     log = tmp_path / "leader.log"
     leader = start(config, log)
-    schedulers.append(leader)
+    children.append(leader)
     wait_for(lambda: "scheduler running on" in log.read_text(), what="the leader to start")
     admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     with admin.connect() as conn:  # as the server does when the leader's machine drops off the network
@@ -132,21 +112,21 @@ def test_a_leader_that_loses_its_lock_connection_stops_scheduling(tmp_path, sche
     assert "error: the scheduler lost its lock on " in text and "stopped scheduling" in text, text
     # Free for another leader at once.
     other = start(config, tmp_path / "other.log")
-    schedulers.append(other)
+    children.append(other)
     wait_for(lambda: "scheduler running on" in (tmp_path / "other.log").read_text(), what="a new leader")
     other.send_signal(signal.SIGTERM)
     assert other.wait(30) == 0
 
 
 @pytest.mark.sqlite_only
-def test_a_standby_on_sqlite_waits_for_the_flock_and_takes_over(tmp_path, schedulers):
+def test_a_standby_on_sqlite_waits_for_the_flock_and_takes_over(tmp_path, children):
     config = make_project(tmp_path, cadence="every 1h")
     logs = [tmp_path / "leader.log", tmp_path / "standby.log", tmp_path / "stopped.log"]
     leader = start(config, logs[0])
-    schedulers.append(leader)
+    children.append(leader)
     wait_for(lambda: "scheduler running on" in logs[0].read_text(), what="the leader to start")
     standby, idle = start(config, logs[1], "--standby"), start(config, logs[2], "--standby")
-    schedulers.extend([standby, idle])
+    children.extend([standby, idle])
     me = f"pid {leader.pid} on {socket.gethostname()}"
     for log in logs[1:]:
         wait_for(lambda: f"standby: a scheduler ({me}) leads" in log.read_text(), what="the standbys to wait")

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from newsletter.config import load_config
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.pipeline import open_store
 from newsletter.pipeline import run as runs
-from tests.conftest import REPO, write_markdown
+from tests.conftest import REPO, wait_for, write_markdown
 from tests.test_schedule_run import make_project
 
 UTC = timezone.utc
@@ -194,14 +193,6 @@ def test_a_non_sqlite_database_locks_a_file_in_the_config_folder(tmp_path):
 
 
 # -- the real thing -------------------------------------------------------------
-
-def wait_for(predicate, timeout: float = 30, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)  # polling a process we do not control; bounded by the deadline
-
 
 def built(outbox: Path) -> list[Path]:
     return sorted(p for p in outbox.glob("*/message.txt"))

@@ -9,10 +9,8 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -35,17 +33,6 @@ def start(config: Path, *args: str, code: str | None = None) -> subprocess.Popen
     command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "newsletter", "--config", str(config),
                                                          *args]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
-
-
-@pytest.fixture
-def children():
-    """Processes a test starts; none is left running, whatever the outcome."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
 
 
 def finished(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,25 +27,6 @@ def start(config: Path, *args: str, env: dict | None = None) -> subprocess.Popen
     return subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(config), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
                             env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
-
-
-@pytest.fixture
-def children():
-    """Processes a test starts; none is left running, whatever the outcome."""
-    procs: list[subprocess.Popen] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=30)
-
-
-def wait_for(predicate, timeout: float = 60, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)  # polling processes we do not control; bounded by the deadline
 
 
 def issue_counts(config: Path) -> dict:
