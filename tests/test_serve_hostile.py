@@ -36,3 +36,65 @@ def test_one_click_variants_answer_200_and_leave_once(tmp_path):
                 assert raw_request(h, p, "POST", f"/unsubscribe/{token}", headers, body) == (200, "Unsubscribed.\n"), \
                     (ctype, body)
             assert status_of(config, f"r{n}@example.org") == ("active", ()), (ctype, body)
+
+
+def test_one_click_odd_requests_never_fail_nor_change_on_get_or_head(tmp_path):
+    from newsletter.pipeline.subscribers import remove_subscriber
+    from newsletter.pipeline.send import secret_key
+    from newsletter.tokens import make_token
+
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    add_subscriber(config, "gone@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    gone = token_of(config, "gone@example.org")
+    remove_subscriber(config, "gone@example.org")
+    with open_store(config) as store:
+        other_digest = make_token(secret_key(store), store.subscribers.get("ada@example.org").id, "weekly",
+                                  store.subscribers.salt(store.subscribers.get("ada@example.org").id))
+    one = {"Host": HOST, "Content-Type": "application/x-www-form-urlencoded"}
+    with running(config, mail=False) as server:
+        h, p = server.host, server.port
+        for method in ("HEAD", "GET", "OPTIONS"):
+            status, _ = raw_request(h, p, method, f"/unsubscribe/{token}", {"Host": HOST})
+            assert status in (200, 405), (method, status)
+        assert status_of(config, "ada@example.org") == ("active", ("daily",))
+        for bad in ("0.daily.AAAAAAAAAAAAAAAAAAAAAA", "999999999999999999.daily.AAAAAAAAAAAAAAAAAAAAAA",
+                    "-1.daily.AAAAAAAAAAAAAAAAAAAAAA", "1.daily." + "A" * 5000, "%E2%80%AE1.daily.x", gone,
+                    token.replace(".daily.", ".DAILY."), "1%2Edaily%2EAAAAAAAAAAAAAAAAAAAAAA", other_digest):
+            body = b"List-Unsubscribe=One-Click"
+            answer = raw_request(h, p, "POST", f"/unsubscribe/{bad}", {**one, "Content-Length": str(len(body))}, body)
+            assert answer == (200, "Unsubscribed.\n"), bad
+        # An empty body is no one-click and no genuine form: refused, nothing changed, no error.
+        assert raw_request(h, p, "POST", f"/unsubscribe/{token}", {**one, "Content-Length": "0"})[0] == 403
+        # Percent-encoded, the path is the same token.
+        encoded = token.replace(".", "%2E")
+        body = b"List-Unsubscribe=One-Click"
+        assert raw_request(h, p, "POST", f"/unsubscribe/{encoded}", {**one, "Content-Length": str(len(body))},
+                           body) == (200, "Unsubscribed.\n")
+    assert status_of(config, "ada@example.org") == ("active", ())
+
+
+def test_signup_addresses_hostile_and_international(tmp_path, start_smtp):
+    import email
+    from email import policy
+
+    smtp_server = start_smtp(smtputf8=True)
+    config = config_from(make_project(tmp_path, smtp_server, serve="client_limit = 100"))
+    with running(config) as server:
+        b = browser(server)
+        csrf = b.csrf("/subscribe")
+        for bad in ("victim@example.org\r\nBcc: many@example.org", "victim@example.org\nBcc: x@example.org",
+                    "a@b", "x" * 400 + "@example.org", "a" * 300, "<script>@example.org", "\x00@example.org",
+                    "ada@example.org, eve@example.org", '"Eve" <eve@example.org>'):
+            answer = b.post("/subscribe", {"csrf": csrf, "email": bad})
+            assert answer.status == 400, (bad, answer.status)
+        with open_store(config) as store:
+            assert store.web.mail_counts() == {}
+        answer = b.post("/subscribe", {"csrf": csrf, "email": "José@Exämple.org"})
+        assert answer.status == 200
+        assert smtp_server.handler.wait_for(1)
+    message = email.message_from_bytes(smtp_server.messages[0].data, policy=policy.default)
+    assert [k for k in message.keys() if k.lower() == "bcc"] == []
+    assert smtp_server.messages[0].rcpt_tos == ("josé@xn--exmple-cua.org",)
+    assert str(message["To"]) == "josé@xn--exmple-cua.org"
