@@ -98,3 +98,36 @@ def test_signup_addresses_hostile_and_international(tmp_path, start_smtp):
     assert [k for k in message.keys() if k.lower() == "bcc"] == []
     assert smtp_server.messages[0].rcpt_tos == ("josé@xn--exmple-cua.org",)
     assert str(message["To"]) == "josé@xn--exmple-cua.org"
+
+
+def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
+    import sqlite3
+    import time
+
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    with running(config, mail=False) as server:
+        b = browser(server)
+        csrf = b.csrf("/subscribe")
+        prefs = f"/preferences/{token}"
+        prefs_csrf = b.csrf(prefs)
+        lock = sqlite3.connect(config.database.removeprefix("sqlite:///"), timeout=0)  # what a long `subscribers import` holds
+        lock.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            answers = [b.post("/subscribe", {"csrf": csrf, "email": "bob@example.org"}),
+                       b.post(prefs, {"csrf": prefs_csrf, "digest": "daily"}),
+                       b.post(f"/unsubscribe/{token}", {"csrf": prefs_csrf, "scope": "everything"}),
+                       b.post(f"/confirm/{'x' * 32}", {"csrf": csrf})]
+            elapsed = time.monotonic() - started
+        finally:
+            lock.rollback()
+            lock.close()
+        for answer in answers:
+            assert answer.status in (503, 404), (answer.status, answer.text[:300])
+            assert "Traceback" not in answer.text and "Internal Server Error" not in answer.text
+        assert [a.status for a in answers][:3] == [503, 503, 503]
+        assert answers[0].headers.get("retry-after")
+    assert status_of(config, "ada@example.org") == ("active", ("daily",))
+    print(f"four requests against a locked database took {elapsed:.1f} s")
