@@ -23,6 +23,10 @@ from newsletter.tokens import parse_token, read_token
 log = logging.getLogger(__name__)
 
 MAIL_BATCH = 20
+# A request waits this long for another process's SQLite write lock (a long `subscribers import`), then
+# answers 503: with the few database threads all waiting out the commands' 10 s, every page (even
+# /healthz) stalled behind two sign-ups. A send's own writes are short enough to get through in it.
+BUSY_TIMEOUT_MS = 1500
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,7 @@ class Web:
     def __init__(self, config: Config, base_url: str | None = None):
         self.config = config
         self._base_url = config.public_url or (base_url or "http://127.0.0.1:8080").rstrip("/")
-        self.store: Store = open_store(config)
+        self.store: Store = open_store(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
         self.key = secret_key(self.store)
         self.form_key = hmac.new(self.key, b"serve-forms", hashlib.sha256).digest()
         self.env = compose.load_theme(config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -34,8 +35,11 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(parsed.database)
 
 
-def open_engine(url: str) -> sa.Engine:
-    """An engine for the URL; a SQLite file is created owner-only (it holds addresses and the token key)."""
+def open_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sa.Engine:
+    """An engine for the URL; a SQLite file is created owner-only (it holds addresses and the token key).
+
+    busy_timeout_ms: how long a SQLite write waits for another process's lock before StoreBusyError.
+    """
     label = _safe_label(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -55,9 +59,9 @@ def open_engine(url: str) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot use database {label}: {exc}", hint="check newsletter.database") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=busy_timeout_ms))
         event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _translate(database_label(parsed)))
+    event.listen(engine, "handle_error", _translate(database_label(parsed), busy_timeout_ms))
     return engine
 
 
@@ -99,11 +103,11 @@ def _create_private(path: Path) -> None:
                          hint="the folder of newsletter.database must exist and be writable") from None
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:
+def _sqlite_connect(dbapi_conn, _record, *, busy_timeout_ms: int) -> None:
     # The driver's own transaction handling is switched off; _sqlite_begin issues BEGIN itself.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _wal(cur)
     # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
     cur.execute("PRAGMA synchronous=FULL")
@@ -170,7 +174,7 @@ _KNOWN = [
 ]
 
 
-def _translate(label: str):
+def _translate(label: str, busy_timeout_ms: int):
     def handle(context) -> None:
         exc = context.original_exception
         if not isinstance(exc, Exception) or isinstance(context.sqlalchemy_exception, sa.exc.IntegrityError):
@@ -179,7 +183,7 @@ def _translate(label: str):
         lower = text.lower()
         for needle, what, hint in _KNOWN:
             if needle in lower:
-                message = what.format(wait=BUSY_TIMEOUT_MS // 1000, detail=text.split(":")[-1].strip()[:200])
+                message = what.format(wait=f"{busy_timeout_ms / 1000:g}", detail=text.split(":")[-1].strip()[:200])
                 cls = StoreBusyError if needle in ("database is locked", "database or disk is full", "disk i/o error",
                                                    "server closed the connection", "terminating connection") \
                     else StoreError
