@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from newsletter.pipeline import open_store
 from newsletter.pipeline.subscribers import add_subscriber, list_subscribers
 
@@ -59,12 +61,15 @@ def test_one_click_odd_requests_never_fail_nor_change_on_get_or_head(tmp_path):
             status, _ = raw_request(h, p, method, f"/unsubscribe/{token}", {"Host": HOST})
             assert status in (200, 405), (method, status)
         assert status_of(config, "ada@example.org") == ("active", ("daily",))
-        for bad in ("0.daily.AAAAAAAAAAAAAAAAAAAAAA", "999999999999999999.daily.AAAAAAAAAAAAAAAAAAAAAA",
+        for bad in ("0.daily.AAAAAAAAAAAAAAAAAAAAAA", "999999999999999999.daily.AAAAAAAAAAAAAAAAAAAAAA", "2147483648.daily.AAAAAAAAAAAAAAAAAAAAAA",
                     "-1.daily.AAAAAAAAAAAAAAAAAAAAAA", "1.daily." + "A" * 5000, "%E2%80%AE1.daily.x", gone,
                     token.replace(".daily.", ".DAILY."), "1%2Edaily%2EAAAAAAAAAAAAAAAAAAAAAA", other_digest):
             body = b"List-Unsubscribe=One-Click"
             answer = raw_request(h, p, "POST", f"/unsubscribe/{bad}", {**one, "Content-Length": str(len(body))}, body)
             assert answer == (200, "Unsubscribed.\n"), bad
+            for page in ("unsubscribe", "preferences"):
+                if bad != other_digest:  # a genuine token of ours, for a digest Ada never had
+                    assert raw_request(h, p, "GET", f"/{page}/{bad}", {"Host": HOST})[0] == 404, (page, bad)
         # An empty body is no one-click and no genuine form: refused, nothing changed, no error.
         assert raw_request(h, p, "POST", f"/unsubscribe/{token}", {**one, "Content-Length": "0"})[0] == 403
         # Percent-encoded, the path is the same token.
@@ -100,6 +105,7 @@ def test_signup_addresses_hostile_and_international(tmp_path, start_smtp):
     assert str(message["To"]) == "josé@xn--exmple-cua.org"
 
 
+@pytest.mark.sqlite_only
 def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
     import sqlite3
     import time
@@ -131,3 +137,47 @@ def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
         assert answers[0].headers.get("retry-after")
     assert status_of(config, "ada@example.org") == ("active", ("daily",))
     print(f"four requests against a locked database took {elapsed:.1f} s")
+
+
+def test_signup_answers_the_same_bytes_whatever_the_address(tmp_path):
+    from newsletter.pipeline.subscribers import unsubscribe
+
+    config = config_from(make_project(tmp_path, serve="client_limit = 100"))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    add_subscriber(config, "gone@example.org", name=None, digests=[], topics=[])
+    unsubscribe(config, email="gone@example.org")
+    with running(config, mail=False) as server:
+        b = browser(server)
+        csrf = b.csrf("/subscribe")
+        answers = set()
+        for address in ("new@example.org", "ada@example.org", "ADA@Example.org", "gone@example.org",
+                        "new@example.org", "new@example.org", "New@example.org"):  # the last two over the cap
+            answer = b.post("/subscribe", {"csrf": csrf, "email": address, "digest": "nope", "topic": "forged"})
+            answers.add((answer.status, answer.text, answer.headers.get("set-cookie")))
+        assert len(answers) == 1, answers
+        b.post("/subscribe", {"csrf": csrf, "email": "x@example.org", "website": "bot"})
+    with open_store(config) as store:
+        assert store.web.mail_counts() == {"queued": 6}  # new@ 3 times (its cap), ada@ twice, gone@ once
+
+
+def test_the_address_cap_holds_under_concurrent_signups(tmp_path):
+    config = config_from(make_project(tmp_path, serve="client_limit = 1000"))
+    with running(config, mail=False) as server:
+        sessions = [browser(server) for _ in range(10)]
+        fields = [{"csrf": s.csrf("/subscribe"), "email": "Victim@Example.org" if n % 2 else "victim@example.org"}
+                  for n, s in enumerate(sessions)]
+        start = threading.Barrier(10)
+        statuses = []
+
+        def post(n):
+            start.wait()
+            statuses.append(sessions[n].post("/subscribe", fields[n]).status)
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(statuses) == [200] * 10
+    with open_store(config) as store:
+        assert store.web.mail_counts() == {"queued": 3}
