@@ -358,3 +358,24 @@ def test_test_copies_dry_runs_and_builds_archive_nothing(tmp_path: Path, smtp_se
     send(config_path, "2024-10-11")
     with open_store(config) as store:
         assert [(e.key, e.stored) for e in store.archive.issues()] == [("2024-10-11", True)]
+
+
+def test_hostile_titles_keep_the_feed_well_formed_and_the_pages_inert(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    title = r'"</title><script>alert(1)</script> ]]> \u202eevil\u200f \u0000nul \u0007bell &amp; <b>x\ud800"'
+    for path in (config.parent / "articles").iterdir():
+        path.unlink()
+    write_markdown(config.parent / "articles", "hostile.md", title, date="2024-10-11 06:00")
+    add(config, "ada@example.org")
+    send(config, "2024-10-11")
+    loaded = load_config(config)
+    xml = pipeline.archive_feed_xml(loaded, "daily")
+    parsed = feedparser.parse(xml)
+    assert parsed.bozo == 0, parsed.bozo_exception
+    assert len(parsed.entries) == 1
+    for page in (pipeline.archive_index_html(loaded), pipeline.archive_digest_html(loaded, "daily"),
+                 pipeline.archive_issue_html(loaded, "daily", "2024-10-11")):
+        assert "<script" not in page.lower() and "\x00" not in page
+    out = tmp_path / "out"
+    assert run("--config", config, "archive", "--out", out).exit_code == 0
+    assert feedparser.parse((out / "daily" / "feed.xml").read_bytes()).bozo == 0
