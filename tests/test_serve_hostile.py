@@ -181,3 +181,25 @@ def test_the_address_cap_holds_under_concurrent_signups(tmp_path):
     assert sorted(statuses) == [200] * 10
     with open_store(config) as store:
         assert store.web.mail_counts() == {"queued": 3}
+
+
+def test_forwarded_for_over_several_header_lines_is_read_whole(tmp_path):
+    """A proxy that adds a header line of its own (HAProxy's forwardfor) leaves the client's line first."""
+    import socket
+    import urllib.parse
+
+    config = config_from(make_project(tmp_path, serve='client_limit = 1\ntrusted_proxies = ["127.0.0.1/32"]'))
+    with running(config, mail=False) as server:
+        b = browser(server)
+        csrf = b.csrf("/subscribe")
+        cookie = "; ".join(f"{k}={v}" for k, v in b.cookies.items())
+        for n in range(3):
+            body = urllib.parse.urlencode({"csrf": csrf, "email": f"r{n}@example.org"}).encode()
+            with socket.create_connection((server.host, server.port), timeout=20) as s:
+                s.sendall(b"POST /subscribe HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nCookie: " + cookie.encode()
+                          + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+                          + f"X-Forwarded-For: 203.0.113.{n}\r\nX-Forwarded-For: 198.51.100.7\r\n".encode()
+                          + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                assert s.recv(12) == b"HTTP/1.1 200"
+        with open_store(config) as store:
+            assert store.web.mail_counts() == {"queued": 1}

@@ -65,11 +65,14 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = {}
+        headers, forwarded = {}, []
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+            if name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
         peer = scope.get("client")[0] if scope.get("client") else None
-        scope.setdefault("state", {})["client"] = client_address(peer, headers.get("x-forwarded-for"), self.proxies)
+        # Every line, in order: a proxy that adds a line of its own (HAProxy) leaves the client's own first.
+        scope.setdefault("state", {})["client"] = client_address(peer, ", ".join(forwarded), self.proxies)
         async def secured(message):
             if message["type"] == "http.response.start":
                 own = message.get("headers", [])
