@@ -203,3 +203,16 @@ def test_forwarded_for_over_several_header_lines_is_read_whole(tmp_path):
                 assert s.recv(12) == b"HTTP/1.1 200"
         with open_store(config) as store:
             assert store.web.mail_counts() == {"queued": 1}
+
+
+def test_head_is_a_get_that_changes_nothing(tmp_path):
+    """Link scanners and proxies send HEAD: it answers as GET does, never as a (forged) form."""
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    with running(config, mail=False) as server:
+        h, p = server.host, server.port
+        for path in ("/subscribe", f"/unsubscribe/{token}", f"/preferences/{token}", "/archive/", "/healthz"):
+            assert raw_request(h, p, "HEAD", path, {"Host": HOST})[0] == 200, path
+        assert raw_request(h, p, "HEAD", "/confirm/" + "x" * 32, {"Host": HOST})[0] == 404
+    assert status_of(config, "ada@example.org") == ("active", ("daily",))
