@@ -216,3 +216,33 @@ def test_head_is_a_get_that_changes_nothing(tmp_path):
             assert raw_request(h, p, "HEAD", path, {"Host": HOST})[0] == 200, path
         assert raw_request(h, p, "HEAD", "/confirm/" + "x" * 32, {"Host": HOST})[0] == 404
     assert status_of(config, "ada@example.org") == ("active", ("daily",))
+
+
+def test_a_confirmation_link_used_at_once_twice_makes_one_subscriber(tmp_path):
+    import re
+
+    config = config_from(make_project(tmp_path))
+    with running(config, mail=False) as server:
+        b = browser(server)
+        b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
+        b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
+        with open_store(config) as store:
+            mails = store.web.claim_mail("test", 10, __import__("datetime").timedelta(minutes=5))
+        links = [re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode() for m in mails]
+        assert len(links) == 2
+        sessions = [browser(server) for _ in range(8)]
+        fields = [{"csrf": s.csrf(f"/confirm/{links[n % 2]}")} for n, s in enumerate(sessions)]
+        start = threading.Barrier(len(sessions))
+        statuses = []
+
+        def post(n):
+            start.wait()
+            statuses.append(sessions[n].post(f"/confirm/{links[n % 2]}", fields[n]).status)
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(len(sessions))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert sorted(statuses) == [200] + [404] * (len(sessions) - 1), statuses
+    assert [s.email for s in list_subscribers(config)] == ["bob@example.org"]

@@ -115,6 +115,9 @@ class WebState:
         the token is unknown or expired. Every other pending link of the address is spent with it."""
         now = now or _now()
         with self.writer.begin() as conn:
+            # PostgreSQL: two clicks at once (a link twice, or two links of one address) both read the sign-up,
+            # and the second insert of the address failed (500); after the first commits, the second finds none.
+            serialise(conn, "serve:signup")
             row = conn.execute(sa.select(signups).where(signups.c.token_hash == _hash(token),
                                                         signups.c.expires >= now)).first()
             if row is None:
