@@ -246,3 +246,54 @@ def test_a_confirmation_link_used_at_once_twice_makes_one_subscriber(tmp_path):
             t.join(60)
     assert sorted(statuses) == [200] + [404] * (len(sessions) - 1), statuses
     assert [s.email for s in list_subscribers(config)] == ["bob@example.org"]
+
+
+def test_preferences_saved_twice_at_once(tmp_path):
+    """A double click on Save: two POSTs at once, both joining a digest the reader never had."""
+    from newsletter.pipeline import sync
+    from tests.conftest import write_config, write_markdown
+
+    digests = ('\n[digests.daily]\ntitle = "Daily"\nwindow = "1d"\n'
+               '\n[digests.weekly]\ntitle = "Weekly"\nwindow = "7d"\n')
+    path = write_config(tmp_path / "project", f'public_url = "https://{HOST}"\n', digests=digests)
+    write_markdown(path.parent / "articles", "iran.md", "Tehran Decides", topics=("Iran",))
+    config = config_from(path)
+    with open_store(config) as store:
+        sync(config, store)
+    add_subscriber(config, "ada@example.org", name=None, digests=["daily"], topics=[])
+    token = token_of(config, "ada@example.org")
+    prefs = f"/preferences/{token}"
+    with running(config, mail=False) as server:
+        sessions = [browser(server) for _ in range(6)]
+        fields = [{"csrf": s.csrf(prefs), "digest": ["daily", "weekly"]} for s in sessions]
+        start = threading.Barrier(len(sessions))
+        statuses = []
+
+        def post(n):
+            start.wait()
+            statuses.append(sessions[n].post(prefs, fields[n]).status)
+
+        threads = [threading.Thread(target=post, args=(n,)) for n in range(len(sessions))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    assert statuses == [200] * len(sessions)
+    assert status_of(config, "ada@example.org") == ("active", ("daily", "weekly"))
+
+
+def test_serve_on_ipv6_says_a_url_with_brackets(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = make_project(tmp_path, public_url=None)
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(path), "serve", "--host", "::1",
+                             "--port", "0"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert line.startswith("serving Editors' Picks on http://[::1]:"), (line, proc.stderr.read())
