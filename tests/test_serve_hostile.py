@@ -297,3 +297,15 @@ def test_serve_on_ipv6_says_a_url_with_brackets(tmp_path):
         proc.terminate()
         proc.wait(30)
     assert line.startswith("serving Editors' Picks on http://[::1]:"), (line, proc.stderr.read())
+
+
+def test_two_host_headers_are_refused(tmp_path):
+    import socket
+
+    config = config_from(make_project(tmp_path))
+    with running(config, mail=False) as server:
+        for hosts in ((HOST, "evil.example"), ("evil.example", HOST), (HOST, HOST)):
+            with socket.create_connection((server.host, server.port), timeout=20) as s:
+                s.sendall(b"GET /subscribe HTTP/1.1\r\n" + b"".join(f"Host: {h}\r\n".encode() for h in hosts)
+                          + b"Connection: close\r\n\r\n")
+                assert s.recv(12) == b"HTTP/1.1 400", hosts
