@@ -309,3 +309,13 @@ def test_two_host_headers_are_refused(tmp_path):
                 s.sendall(b"GET /subscribe HTTP/1.1\r\n" + b"".join(f"Host: {h}\r\n".encode() for h in hosts)
                           + b"Connection: close\r\n\r\n")
                 assert s.recv(12) == b"HTTP/1.1 400", hosts
+
+
+def test_archive_paths_with_odd_bytes_are_404(tmp_path):
+    config = config_from(make_project(tmp_path))
+    with running(config, mail=False) as server:
+        b = Browser(server.url, host=HOST)
+        for path in ("/archive/%00/", "/archive/daily/%00/", "/archive/%00/feed.xml", "/archive/" + "d" * 5000 + "/",
+                     "/archive/daily/" + "k" * 5000 + "/", "/archive/%C0%AE%C0%AE/", "/archive/%ff/",
+                     "/archive/daily/..%2f..%2fnewsletter.db/", "/archive/%2e%2e/feed.xml"):
+            assert b.get(path).status == 404, path
