@@ -319,3 +319,21 @@ def test_archive_paths_with_odd_bytes_are_404(tmp_path):
                      "/archive/daily/" + "k" * 5000 + "/", "/archive/%C0%AE%C0%AE/", "/archive/%ff/",
                      "/archive/daily/..%2f..%2fnewsletter.db/", "/archive/%2e%2e/feed.xml"):
             assert b.get(path).status == 404, path
+
+
+def test_pages_answer_while_the_mail_server_holds_a_confirmation(tmp_path, start_smtp):
+    from tests.smtpd import Recorder
+
+    handler = Recorder(reply_delay=60)  # keeps the first mail and holds its reply: the mailer is mid-send
+    smtp = start_smtp(handler)
+    config = config_from(make_project(tmp_path, smtp, serve="client_limit = 100"))
+    with running(config) as server:
+        b = browser(server)
+        csrf = b.csrf("/subscribe")
+        assert b.post("/subscribe", {"csrf": csrf, "email": "first@example.org"}).status == 200
+        assert handler.wait_for(1, timeout=30)
+        # The client's timeout (20 s) is shorter than the held reply: these would fail if they waited for it.
+        for n in range(3):
+            assert b.post("/subscribe", {"csrf": csrf, "email": f"r{n}@example.org"}).status == 200
+        assert b.get("/healthz").status == 200
+        handler.reply_delay = 0
