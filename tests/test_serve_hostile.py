@@ -337,3 +337,18 @@ def test_pages_answer_while_the_mail_server_holds_a_confirmation(tmp_path, start
             assert b.post("/subscribe", {"csrf": csrf, "email": f"r{n}@example.org"}).status == 200
         assert b.get("/healthz").status == 200
         handler.reply_delay = 0
+
+
+def test_served_under_a_path_the_pages_link_under_it(tmp_path):
+    """public_url = https://host/news: the proxy strips /news; every link of the pages keeps it."""
+    import re
+
+    config = config_from(make_project(tmp_path, public_url=f"https://{HOST}/news"))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    with running(config, mail=False) as server:
+        b = browser(server)
+        for path in ("/subscribe", f"/unsubscribe/{token}", f"/preferences/{token}", "/confirm/" + "x" * 32):
+            page = b.get(path)
+            links = re.findall(r'(?:href|action)="([^"]+)"', page.text)
+            assert links and all(link.startswith("/news/") for link in links), (path, links)

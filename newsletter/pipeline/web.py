@@ -8,6 +8,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from newsletter import compose
 from newsletter.config import Config
@@ -60,7 +61,11 @@ class Web:
 
     def page(self, name: str, context: dict) -> str:
         """A page of the theme's web/ folder (the user's theme overrides it file by file)."""
-        return compose.render_template(self.env, f"web/{name}", {"title": self.config.title, **context}, self.config)
+        # root: the path of public_url ("" at the root of a host), which the pages' own links start with, so
+        # they work behind a proxy that serves the app under a path (https://example.org/news).
+        root = urlsplit(self.config.public_url or "").path.rstrip("/")
+        return compose.render_template(self.env, f"web/{name}", {"title": self.config.title, "root": root, **context},
+                                       self.config)
 
     def theme_file(self, name: str) -> str:
         """The text of a theme file (the stylesheet of the pages)."""
