@@ -348,7 +348,8 @@ def test_serve_config_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and "[smtp]" in result.stderr
     # Durations past what a date can hold, or past what their use can add to a date or double.
     for n, (key, value) in enumerate((("confirm_expiry", "99999999999d"), ("confirm_expiry", "3000000d"),
-                                      ("mail_retry", "900000000d"), ("confirm_expiry", "31d"), ("mail_retry", "2h"))):
+                                      ("mail_retry", "900000000d"), ("confirm_expiry", "31d"), ("mail_retry", "2h"),
+                                      ("confirm_expiry", "30m"))):
         config = write_config(tmp_path / f"d{n}", f'[serve]\n{key} = "{value}"\n')
         result = CliRunner().invoke(app, ["--config", str(config), "serve"])
         assert result.exit_code == 1 and f"serve.{key}" in result.stderr, (value, result.stderr or result.exception)
