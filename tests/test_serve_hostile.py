@@ -352,3 +352,14 @@ def test_served_under_a_path_the_pages_link_under_it(tmp_path):
             page = b.get(path)
             links = re.findall(r'(?:href|action)="([^"]+)"', page.text)
             assert links and all(link.startswith("/news/") for link in links), (path, links)
+
+
+def test_an_empty_session_cookie_is_replaced_not_kept(tmp_path):
+    """A browser holding `nl_session=` (emptied by hand, or by another app on the host) was refused every form."""
+    config = config_from(make_project(tmp_path))
+    with running(config, mail=False) as server:
+        b = browser(server)
+        b.cookies["nl_session"] = ""
+        csrf = b.csrf("/subscribe")
+        assert b.cookies["nl_session"]
+        assert b.post("/subscribe", {"csrf": csrf, "email": "bob@example.org"}).status == 200
