@@ -16,7 +16,7 @@ from newsletter.errors import StoreError
 from newsletter.model import Article, Issue, slugify
 from newsletter.store import migrations
 from newsletter.store.archive import Archive
-from newsletter.store.engine import BUSY_TIMEOUT_MS, database_label, open_engine, serialise, sqlite_path, writing
+from newsletter.store.engine import database_label, open_engine, serialise, sqlite_path, writing
 from newsletter.store.ledger import Ledger
 from newsletter.store.subscribers import Subscribers
 from newsletter.store.rows import (article_filters, article_from_row, aware, content_hash, issue_from_row, naive_utc,
@@ -51,7 +51,7 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 class Store:
     """One database: articles, topics, issues, and what sync has seen."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
+    def __init__(self, url: str, *, busy_timeout_ms: int | None = None):
         self.url = url
         self.engine = open_engine(url, busy_timeout_ms)
         self.writer = writing(self.engine)

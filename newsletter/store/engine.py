@@ -35,11 +35,14 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(parsed.database)
 
 
-def open_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sa.Engine:
+def open_engine(url: str, busy_timeout_ms: int | None = None) -> sa.Engine:
     """An engine for the URL; a SQLite file is created owner-only (it holds addresses and the token key).
 
-    busy_timeout_ms: how long a SQLite write waits for another process's lock before StoreBusyError.
+    busy_timeout_ms: how long a SQLite write waits for another process's lock before StoreBusyError
+    (default BUSY_TIMEOUT_MS, read at each call).
     """
+    if busy_timeout_ms is None:
+        busy_timeout_ms = BUSY_TIMEOUT_MS
     label = _safe_label(url)
     try:
         parsed = sa.engine.make_url(url)
