@@ -373,7 +373,7 @@ def _serve(v: "_Validator", s: dict, digests: dict[str, Digest], has_smtp: bool)
         confirm_expiry=v.duration(s, "confirm_expiry", "serve", "48h", most="30d", least="1h"),
         max_body=v.size(s, "max_body", "serve", 16 * 1024),
         delivery=v.choice(s, "delivery", "serve", ("smtp", "outbox"), "smtp" if has_smtp else "outbox"),
-        digests=tuple(offered),
+        digests=tuple(dict.fromkeys(offered)),  # a name listed twice was offered twice on the forms
         mail_retry=v.duration(s, "mail_retry", "serve", "1m", most="1h"),
     )
 

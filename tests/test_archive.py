@@ -291,9 +291,12 @@ def test_unknown_digest_or_issue_and_bad_out(tmp_path: Path, smtp_server):
     assert pipeline.archive_feed_xml(config, "daily").count("<entry>") == 0
     a_file = tmp_path / "a-file"
     a_file.write_text("keep me")
-    for out, message in ((a_file, "is not a folder"), (a_file / "below", "cannot make the folder")):
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for out, message, where in ((a_file, "is not a folder", a_file), (a_file / "below", "cannot make the folder", a_file),
+                                (dangling, "which does not exist", dangling)):
         result = run("--config", config_path, "archive", "--out", out)
-        assert result.exit_code == 1 and message in result.stderr and str(a_file) in result.stderr
+        assert result.exit_code == 1 and message in result.stderr and str(where) in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert a_file.read_text() == "keep me"
     unknown = run("--config", config_path, "archive", "--out", tmp_path / "out", "--digest", "weekly")

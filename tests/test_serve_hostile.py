@@ -363,3 +363,9 @@ def test_an_empty_session_cookie_is_replaced_not_kept(tmp_path):
         csrf = b.csrf("/subscribe")
         assert b.cookies["nl_session"]
         assert b.post("/subscribe", {"csrf": csrf, "email": "bob@example.org"}).status == 200
+
+
+def test_a_digest_listed_twice_is_offered_once(tmp_path):
+    config = config_from(make_project(tmp_path, serve='digests = ["daily", "daily"]'))
+    with running(config, mail=False) as server:
+        assert browser(server).get("/subscribe").text.count('value="daily"') == 1

@@ -128,6 +128,9 @@ def write_archive(config: Config, out: Path, digest: str | None = None, now: dat
 
 
 def _prepare(out: Path) -> None:
+    if out.is_symlink() and not out.exists():  # mkdir would say "File exists" of a link to nowhere
+        raise ArchiveError(f"is a link to {os.readlink(out)}, which does not exist", where=str(out),
+                           hint="make the folder it points at, or give --out another folder")
     if out.exists() and not out.is_dir():
         raise ArchiveError("is not a folder", where=str(out), hint="give --out a folder (it is made if missing)")
     try:
