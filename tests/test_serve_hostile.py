@@ -369,3 +369,29 @@ def test_a_digest_listed_twice_is_offered_once(tmp_path):
     config = config_from(make_project(tmp_path, serve='digests = ["daily", "daily"]'))
     with running(config, mail=False) as server:
         assert browser(server).get("/subscribe").text.count('value="daily"') == 1
+
+
+def test_rows_locked_on_postgresql_answer_503_not_a_hang(tmp_path, monkeypatch, pg_url):
+    """A long `subscribers import` holds its rows until it commits: the app must not wait it out."""
+    import sqlalchemy as sa
+
+    monkeypatch.setenv("NEWSLETTER_DATABASE", pg_url)
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    token = token_of(config, "ada@example.org")
+    engine = sa.create_engine(pg_url)
+    try:
+        with running(config, mail=False) as server:
+            b = browser(server)
+            prefs = f"/preferences/{token}"
+            csrf = b.csrf(prefs)
+            with engine.connect() as importer:
+                importer.execute(sa.text("UPDATE subscribers SET updated = updated"))
+                importer.execute(sa.text("UPDATE subscriber_digests SET status = status"))
+                answers = [b.post(prefs, {"csrf": csrf, "digest": "daily"}),
+                           b.post(f"/unsubscribe/{token}", {"List-Unsubscribe": "One-Click"})]
+                importer.rollback()
+        assert [a.status for a in answers] == [503, 503], [(a.status, a.text[:200]) for a in answers]
+    finally:
+        engine.dispose()
+    assert status_of(config, "ada@example.org") == ("active", ("daily",))

@@ -24,9 +24,10 @@ from newsletter.tokens import parse_token, read_token
 log = logging.getLogger(__name__)
 
 MAIL_BATCH = 20
-# A request waits this long for another process's SQLite write lock (a long `subscribers import`), then
-# answers 503: with the few database threads all waiting out the commands' 10 s, every page (even
-# /healthz) stalled behind two sign-ups. A send's own writes are short enough to get through in it.
+# A request waits this long for another process's lock (SQLite's write lock, PostgreSQL's row locks: a long
+# `subscribers import`), then answers 503: with the few database threads all waiting out the commands' 10 s
+# (on PostgreSQL: the whole import), every page, even /healthz, stalled behind two requests. A send's own
+# writes are short enough to get through in it.
 BUSY_TIMEOUT_MS = 1500
 
 

@@ -38,11 +38,11 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
 def open_engine(url: str, busy_timeout_ms: int | None = None) -> sa.Engine:
     """An engine for the URL; a SQLite file is created owner-only (it holds addresses and the token key).
 
-    busy_timeout_ms: how long a SQLite write waits for another process's lock before StoreBusyError
-    (default BUSY_TIMEOUT_MS, read at each call).
+    busy_timeout_ms: how long a write waits for another process's lock before StoreBusyError. SQLite's
+    default is BUSY_TIMEOUT_MS (read at each call); PostgreSQL waits for row locks as long as it takes
+    unless it is given (then as its lock_timeout).
     """
-    if busy_timeout_ms is None:
-        busy_timeout_ms = BUSY_TIMEOUT_MS
+    wait_ms = BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
     label = _safe_label(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -54,7 +54,10 @@ def open_engine(url: str, busy_timeout_ms: int | None = None) -> sa.Engine:
     if path is not None:
         _create_private(path)
     try:
-        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
+        options = {}
+        if busy_timeout_ms is not None and parsed.get_backend_name() == "postgresql":
+            options["connect_args"] = {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite", **options)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         backend = parsed.get_backend_name()
         hint = 'pip install "newsletter[postgres]"' if backend == "postgresql" else f"install the driver for {backend}"
@@ -62,9 +65,9 @@ def open_engine(url: str, busy_timeout_ms: int | None = None) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot use database {label}: {exc}", hint="check newsletter.database") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=busy_timeout_ms))
+        event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _translate(database_label(parsed), busy_timeout_ms))
+    event.listen(engine, "handle_error", _translate(database_label(parsed), wait_ms))
     return engine
 
 
@@ -153,6 +156,8 @@ def _safe_label(url: str) -> str:
 _KNOWN = [
     ("database is locked", "is locked by another process (waited {wait} s)",
      "wait for the other newsletter command (a long import or send?) to finish, then run this one again"),
+    ("lock timeout", "is locked by another transaction (waited {wait} s)",
+     "wait for the other newsletter command (a long import or send?) to finish, then run this one again"),
     ("database or disk is full", "cannot be written: the disk is full",
      "free some space on the disk that holds it, then run the command again"),
     ("disk i/o error", "cannot be written: disk I/O error", "check the disk that holds it"),
@@ -187,8 +192,9 @@ def _translate(label: str, busy_timeout_ms: int):
         for needle, what, hint in _KNOWN:
             if needle in lower:
                 message = what.format(wait=f"{busy_timeout_ms / 1000:g}", detail=text.split(":")[-1].strip()[:200])
-                cls = StoreBusyError if needle in ("database is locked", "database or disk is full", "disk i/o error",
-                                                   "server closed the connection", "terminating connection") \
+                cls = StoreBusyError if needle in ("database is locked", "lock timeout", "database or disk is full",
+                                                   "disk i/o error", "server closed the connection",
+                                                   "terminating connection") \
                     else StoreError
                 raise cls(message, where=label, hint=hint) from exc
     return handle
