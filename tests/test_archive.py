@@ -293,7 +293,8 @@ def test_unknown_digest_or_issue_and_bad_out(tmp_path: Path, smtp_server):
     a_file.write_text("keep me")
     dangling = tmp_path / "dangling"
     dangling.symlink_to(tmp_path / "nowhere")
-    for out, message, where in ((a_file, "is not a folder", a_file), (a_file / "below", "cannot make the folder", a_file),
+    for out, message, where in ((a_file, "is not a folder", a_file),
+                                (a_file / "below", "cannot make the folder", a_file),
                                 (dangling, "which does not exist", dangling)):
         result = run("--config", config_path, "archive", "--out", out)
         assert result.exit_code == 1 and message in result.stderr and str(where) in result.stderr

@@ -1,16 +1,30 @@
 """Hostile cases against a real `newsletter serve` (uvicorn on 127.0.0.1): one-click variants, sign-up abuse,
-a locked database, and what the archive does with hostile titles."""
+concurrent clicks, a locked database (SQLite and PostgreSQL), odd headers and paths, and odd config."""
 
 from __future__ import annotations
 
+import email
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
+import urllib.parse
+from datetime import timedelta
+from email import policy
 
 import pytest
+import sqlalchemy as sa
 
-from newsletter.pipeline import open_store
-from newsletter.pipeline.subscribers import add_subscriber, list_subscribers
+from newsletter.pipeline import open_store, sync
+from newsletter.pipeline.send import secret_key
+from newsletter.pipeline.subscribers import add_subscriber, list_subscribers, remove_subscriber, unsubscribe
+from newsletter.tokens import make_token
 
-from tests.conftest import config_from
+from tests.conftest import REPO, config_from, write_config, write_markdown
+from tests.smtpd import Recorder
 from tests.test_serve import HOST, browser, make_project, status_of, token_of
 from tests.webserver import Browser, raw_request, running
 
@@ -41,10 +55,6 @@ def test_one_click_variants_answer_200_and_leave_once(tmp_path):
 
 
 def test_one_click_odd_requests_never_fail_nor_change_on_get_or_head(tmp_path):
-    from newsletter.pipeline.subscribers import remove_subscriber
-    from newsletter.pipeline.send import secret_key
-    from newsletter.tokens import make_token
-
     config = config_from(make_project(tmp_path))
     add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
     add_subscriber(config, "gone@example.org", name=None, digests=[], topics=[])
@@ -61,7 +71,8 @@ def test_one_click_odd_requests_never_fail_nor_change_on_get_or_head(tmp_path):
             status, _ = raw_request(h, p, method, f"/unsubscribe/{token}", {"Host": HOST})
             assert status in (200, 405), (method, status)
         assert status_of(config, "ada@example.org") == ("active", ("daily",))
-        for bad in ("0.daily.AAAAAAAAAAAAAAAAAAAAAA", "999999999999999999.daily.AAAAAAAAAAAAAAAAAAAAAA", "2147483648.daily.AAAAAAAAAAAAAAAAAAAAAA",
+        for bad in ("0.daily.AAAAAAAAAAAAAAAAAAAAAA", "999999999999999999.daily.AAAAAAAAAAAAAAAAAAAAAA",
+                    "2147483648.daily.AAAAAAAAAAAAAAAAAAAAAA",
                     "-1.daily.AAAAAAAAAAAAAAAAAAAAAA", "1.daily." + "A" * 5000, "%E2%80%AE1.daily.x", gone,
                     token.replace(".daily.", ".DAILY."), "1%2Edaily%2EAAAAAAAAAAAAAAAAAAAAAA", other_digest):
             body = b"List-Unsubscribe=One-Click"
@@ -81,9 +92,6 @@ def test_one_click_odd_requests_never_fail_nor_change_on_get_or_head(tmp_path):
 
 
 def test_signup_addresses_hostile_and_international(tmp_path, start_smtp):
-    import email
-    from email import policy
-
     smtp_server = start_smtp(smtputf8=True)
     config = config_from(make_project(tmp_path, smtp_server, serve="client_limit = 100"))
     with running(config) as server:
@@ -107,9 +115,6 @@ def test_signup_addresses_hostile_and_international(tmp_path, start_smtp):
 
 @pytest.mark.sqlite_only
 def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
-    import sqlite3
-    import time
-
     config = config_from(make_project(tmp_path))
     add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
     token = token_of(config, "ada@example.org")
@@ -118,7 +123,8 @@ def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
         csrf = b.csrf("/subscribe")
         prefs = f"/preferences/{token}"
         prefs_csrf = b.csrf(prefs)
-        lock = sqlite3.connect(config.database.removeprefix("sqlite:///"), timeout=0)  # what a long `subscribers import` holds
+        # What a long `subscribers import` holds.
+        lock = sqlite3.connect(config.database.removeprefix("sqlite:///"), timeout=0)
         lock.execute("BEGIN IMMEDIATE")
         try:
             started = time.monotonic()
@@ -140,8 +146,6 @@ def test_a_locked_database_answers_503_not_a_traceback(tmp_path):
 
 
 def test_signup_answers_the_same_bytes_whatever_the_address(tmp_path):
-    from newsletter.pipeline.subscribers import unsubscribe
-
     config = config_from(make_project(tmp_path, serve="client_limit = 100"))
     add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
     add_subscriber(config, "gone@example.org", name=None, digests=[], topics=[])
@@ -185,9 +189,6 @@ def test_the_address_cap_holds_under_concurrent_signups(tmp_path):
 
 def test_forwarded_for_over_several_header_lines_is_read_whole(tmp_path):
     """A proxy that adds a header line of its own (HAProxy's forwardfor) leaves the client's line first."""
-    import socket
-    import urllib.parse
-
     config = config_from(make_project(tmp_path, serve='client_limit = 1\ntrusted_proxies = ["127.0.0.1/32"]'))
     with running(config, mail=False) as server:
         b = browser(server)
@@ -219,15 +220,13 @@ def test_head_is_a_get_that_changes_nothing(tmp_path):
 
 
 def test_a_confirmation_link_used_at_once_twice_makes_one_subscriber(tmp_path):
-    import re
-
     config = config_from(make_project(tmp_path))
     with running(config, mail=False) as server:
         b = browser(server)
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
         with open_store(config) as store:
-            mails = store.web.claim_mail("test", 10, __import__("datetime").timedelta(minutes=5))
+            mails = store.web.claim_mail("test", 10, timedelta(minutes=5))
         links = [re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode() for m in mails]
         assert len(links) == 2
         sessions = [browser(server) for _ in range(8)]
@@ -250,9 +249,6 @@ def test_a_confirmation_link_used_at_once_twice_makes_one_subscriber(tmp_path):
 
 def test_preferences_saved_twice_at_once(tmp_path):
     """A double click on Save: two POSTs at once, both joining a digest the reader never had."""
-    from newsletter.pipeline import sync
-    from tests.conftest import write_config, write_markdown
-
     digests = ('\n[digests.daily]\ntitle = "Daily"\nwindow = "1d"\n'
                '\n[digests.weekly]\ntitle = "Weekly"\nwindow = "7d"\n')
     path = write_config(tmp_path / "project", f'public_url = "https://{HOST}"\n', digests=digests)
@@ -283,10 +279,6 @@ def test_preferences_saved_twice_at_once(tmp_path):
 
 
 def test_serve_on_ipv6_says_a_url_with_brackets(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.conftest import REPO
 
     path = make_project(tmp_path, public_url=None)
     proc = subprocess.Popen([sys.executable, "-m", "newsletter", "--config", str(path), "serve", "--host", "::1",
@@ -300,8 +292,6 @@ def test_serve_on_ipv6_says_a_url_with_brackets(tmp_path):
 
 
 def test_two_host_headers_are_refused(tmp_path):
-    import socket
-
     config = config_from(make_project(tmp_path))
     with running(config, mail=False) as server:
         for hosts in ((HOST, "evil.example"), ("evil.example", HOST), (HOST, HOST)):
@@ -322,8 +312,6 @@ def test_archive_paths_with_odd_bytes_are_404(tmp_path):
 
 
 def test_pages_answer_while_the_mail_server_holds_a_confirmation(tmp_path, start_smtp):
-    from tests.smtpd import Recorder
-
     handler = Recorder(reply_delay=60)  # keeps the first mail and holds its reply: the mailer is mid-send
     smtp = start_smtp(handler)
     config = config_from(make_project(tmp_path, smtp, serve="client_limit = 100"))
@@ -341,8 +329,6 @@ def test_pages_answer_while_the_mail_server_holds_a_confirmation(tmp_path, start
 
 def test_served_under_a_path_the_pages_link_under_it(tmp_path):
     """public_url = https://host/news: the proxy strips /news; every link of the pages keeps it."""
-    import re
-
     config = config_from(make_project(tmp_path, public_url=f"https://{HOST}/news"))
     add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
     token = token_of(config, "ada@example.org")
@@ -373,8 +359,6 @@ def test_a_digest_listed_twice_is_offered_once(tmp_path):
 
 def test_rows_locked_on_postgresql_answer_503_not_a_hang(tmp_path, monkeypatch, pg_url):
     """A long `subscribers import` holds its rows until it commits: the app must not wait it out."""
-    import sqlalchemy as sa
-
     monkeypatch.setenv("NEWSLETTER_DATABASE", pg_url)
     config = config_from(make_project(tmp_path))
     add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
