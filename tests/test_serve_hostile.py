@@ -379,3 +379,23 @@ def test_rows_locked_on_postgresql_answer_503_not_a_hang(tmp_path, monkeypatch, 
     finally:
         engine.dispose()
     assert status_of(config, "ada@example.org") == ("active", ("daily",))
+
+
+def test_removing_an_address_forgets_its_pending_signups_and_mails(tmp_path):
+    """`subscribers remove` forgets an address: also a pending link (which would add it again) and the queue's rows."""
+    config = config_from(make_project(tmp_path))
+    add_subscriber(config, "ada@example.org", name=None, digests=[], topics=[])
+    with running(config, mail=False) as server:
+        b = browser(server)
+        b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "ada@example.org"})
+        b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
+        with open_store(config) as store:
+            mails = store.web.claim_mail("test", 10, timedelta(minutes=5))
+        links = {m.recipient: re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode()
+                 for m in mails}
+        remove_subscriber(config, "ada@example.org")
+        path = f"/confirm/{links['ada@example.org']}"
+        assert b.get(path).status == 404
+    assert [s.email for s in list_subscribers(config)] == []
+    with open_store(config) as store:
+        assert store.web.mail_counts() == {"claimed": 1}  # Bob's; Ada's row, which names her, is gone
