@@ -66,8 +66,11 @@ def parse_duration(text: str) -> timedelta:
     if not compact or "".join(n + u for n, u in parts) != compact:
         raise ValueError(f"{text!r} is not a duration")
     total = timedelta()
-    for number, unit in parts:
-        total += timedelta(**{DURATION_UNITS[unit]: int(number)})
+    try:
+        for number, unit in parts:
+            total += timedelta(**{DURATION_UNITS[unit]: int(number)})
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
     if total <= timedelta():
         raise ValueError(f"{text!r} is not a positive duration")
     return total

@@ -367,11 +367,14 @@ def _serve(v: "_Validator", s: dict, digests: dict[str, Digest], has_smtp: bool)
         trusted_proxies=tuple(proxies),
         client_limit=v.number(s, "client_limit", "serve", 10, int, 1, 100000),
         address_limit=v.number(s, "address_limit", "serve", 3, int, 1, 100),
-        confirm_expiry=v.duration(s, "confirm_expiry", "serve", "48h"),
+        # Bounded above: a link good for centuries overflowed the date of every sign-up (500), and waits past the
+        # hour the retries are capped at overflowed the doubling (the mailer failed on every retry).
+        # At least an hour: the mail says "within N hours", and a link must outlive a slow mail server.
+        confirm_expiry=v.duration(s, "confirm_expiry", "serve", "48h", most="30d", least="1h"),
         max_body=v.size(s, "max_body", "serve", 16 * 1024),
         delivery=v.choice(s, "delivery", "serve", ("smtp", "outbox"), "smtp" if has_smtp else "outbox"),
-        digests=tuple(offered),
-        mail_retry=v.duration(s, "mail_retry", "serve", "1m"),
+        digests=tuple(dict.fromkeys(offered)),  # a name listed twice was offered twice on the forms
+        mail_retry=v.duration(s, "mail_retry", "serve", "1m", most="1h"),
     )
 
 
@@ -469,14 +472,20 @@ class _Validator:
             self.fail(f"{where}.{key}", f"{value!r} has a query, fragment or placeholder", 'give where the site starts, e.g. "https://news.example.org"')
         return value.rstrip("/")
 
-    def duration(self, table: dict, key: str, where: str, default: str) -> timedelta:
+    def duration(self, table: dict, key: str, where: str, default: str, most: str | None = None,
+                 least: str | None = None) -> timedelta:
         value = table.get(key, default)
         if not isinstance(value, str):
             self.fail(f"{where}.{key}", f"must be a string like \"1d\", not {value!r}")
         try:
-            return parse_duration(value)
+            found = parse_duration(value)
         except ValueError as exc:
             self.fail(f"{where}.{key}", str(exc), 'use a number and a unit: "7d", "36h", "30m"')
+        if most is not None and found > parse_duration(most):
+            self.fail(f"{where}.{key}", f"{value!r} is longer than {most}", f"use at most {most}")
+        if least is not None and found < parse_duration(least):
+            self.fail(f"{where}.{key}", f"{value!r} is shorter than {least}", f"use at least {least}")
+        return found
 
     def size(self, table: dict, key: str, where: str, default: int) -> int:
         value = table.get(key)

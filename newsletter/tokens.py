@@ -13,8 +13,10 @@ import hmac
 import re
 from typing import Callable
 
-# Bounded: an id of thousands of digits is refused by int() and one past 2**63 by the database.
-TOKEN_RE = re.compile(r"(\d{1,18})\.([A-Za-z0-9][A-Za-z0-9_-]{0,199})\.([A-Za-z0-9_-]{22})")
+# Bounded: an id of thousands of digits is refused by int(), and one past the id column's INTEGER
+# (32 bits on PostgreSQL) by the database, as an error instead of "no such subscriber".
+TOKEN_RE = re.compile(r"(\d{1,10})\.([A-Za-z0-9][A-Za-z0-9_-]{0,199})\.([A-Za-z0-9_-]{22})")
+MAX_ID = 2**31 - 1
 
 
 def _mac(key: bytes, subscriber_id: int, digest: str, salt: str) -> str:
@@ -30,8 +32,13 @@ def make_token(key: bytes, subscriber_id: int, digest: str, salt: str = "") -> s
 
 def parse_token(token: str) -> tuple[int, str] | None:
     """(subscriber id, digest) as a token states them, NOT verified: only to look up what read_token needs."""
-    m = TOKEN_RE.fullmatch(token.strip())
+    m = _match(token)
     return (int(m[1]), m[2]) if m else None
+
+
+def _match(token: str) -> re.Match | None:
+    m = TOKEN_RE.fullmatch(token.strip())
+    return m if m and int(m[1]) <= MAX_ID else None
 
 
 def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> tuple[int, str] | None:
@@ -39,7 +46,7 @@ def read_token(key: bytes, token: str, salt_of: Callable[[int], str | None]) -> 
 
     `salt_of(id)` gives the subscriber's salt, or None when there is no such subscriber.
     """
-    m = TOKEN_RE.fullmatch(token.strip())
+    m = _match(token)
     if not m:
         return None
     subscriber_id, digest, mac = int(m[1]), m[2], m[3]

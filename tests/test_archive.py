@@ -291,9 +291,13 @@ def test_unknown_digest_or_issue_and_bad_out(tmp_path: Path, smtp_server):
     assert pipeline.archive_feed_xml(config, "daily").count("<entry>") == 0
     a_file = tmp_path / "a-file"
     a_file.write_text("keep me")
-    for out, message in ((a_file, "is not a folder"), (a_file / "below", "cannot make the folder")):
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    for out, message, where in ((a_file, "is not a folder", a_file),
+                                (a_file / "below", "cannot make the folder", a_file),
+                                (dangling, "which does not exist", dangling)):
         result = run("--config", config_path, "archive", "--out", out)
-        assert result.exit_code == 1 and message in result.stderr and str(a_file) in result.stderr
+        assert result.exit_code == 1 and message in result.stderr and str(where) in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
     assert a_file.read_text() == "keep me"
     unknown = run("--config", config_path, "archive", "--out", tmp_path / "out", "--digest", "weekly")
@@ -358,3 +362,24 @@ def test_test_copies_dry_runs_and_builds_archive_nothing(tmp_path: Path, smtp_se
     send(config_path, "2024-10-11")
     with open_store(config) as store:
         assert [(e.key, e.stored) for e in store.archive.issues()] == [("2024-10-11", True)]
+
+
+def test_hostile_titles_keep_the_feed_well_formed_and_the_pages_inert(tmp_path: Path, smtp_server):
+    config = project(tmp_path, smtp_server)
+    title = r'"</title><script>alert(1)</script> ]]> \u202eevil\u200f \u0000nul \u0007bell &amp; <b>x\ud800"'
+    for path in (config.parent / "articles").iterdir():
+        path.unlink()
+    write_markdown(config.parent / "articles", "hostile.md", title, date="2024-10-11 06:00")
+    add(config, "ada@example.org")
+    send(config, "2024-10-11")
+    loaded = load_config(config)
+    xml = pipeline.archive_feed_xml(loaded, "daily")
+    parsed = feedparser.parse(xml)
+    assert parsed.bozo == 0, parsed.bozo_exception
+    assert len(parsed.entries) == 1
+    for page in (pipeline.archive_index_html(loaded), pipeline.archive_digest_html(loaded, "daily"),
+                 pipeline.archive_issue_html(loaded, "daily", "2024-10-11")):
+        assert "<script" not in page.lower() and "\x00" not in page
+    out = tmp_path / "out"
+    assert run("--config", config, "archive", "--out", out).exit_code == 0
+    assert feedparser.parse((out / "daily" / "feed.xml").read_bytes()).bozo == 0

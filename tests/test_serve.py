@@ -346,6 +346,14 @@ def test_serve_config_errors_are_one_line(tmp_path):
     config = write_config(tmp_path / "b", '[serve]\ndelivery = "smtp"\n')
     result = CliRunner().invoke(app, ["--config", str(config), "serve"])
     assert result.exit_code == 1 and "[smtp]" in result.stderr
+    # Durations past what a date can hold, or past what their use can add to a date or double.
+    for n, (key, value) in enumerate((("confirm_expiry", "99999999999d"), ("confirm_expiry", "3000000d"),
+                                      ("mail_retry", "900000000d"), ("confirm_expiry", "31d"), ("mail_retry", "2h"),
+                                      ("confirm_expiry", "30m"))):
+        config = write_config(tmp_path / f"d{n}", f'[serve]\n{key} = "{value}"\n')
+        result = CliRunner().invoke(app, ["--config", str(config), "serve"])
+        assert result.exit_code == 1 and f"serve.{key}" in result.stderr, (value, result.stderr or result.exception)
+        assert len(result.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.browser
@@ -498,7 +506,7 @@ def test_the_archive_as_served(tmp_path, smtp_server):
         parsed = feedparser.parse(feed.text)
         assert parsed.bozo == 0 and [e.link for e in parsed.entries] == [view]
         moved = b.get("/archive")
-        assert (moved.status, moved.headers["location"]) == (308, "/archive/")
+        assert (moved.status, moved.headers["location"]) == (308, "archive/")  # relative: it stays under a proxy's path
         for missing in ("/archive/weekly/", "/archive/daily/1999-01-01/", "/archive/daily/feed.xml/",
                         "/archive/../unsubscribe/x/"):
             assert b.get(missing).status == 404, missing

@@ -20,7 +20,7 @@ def serve(
 
     Example: newsletter serve --port 8080
     """
-    from newsletter.serve import listen, missing_extras, serve as run
+    from newsletter.serve import listen, local_url, missing_extras, serve as run
 
     missing = missing_extras()
     if missing:
@@ -28,10 +28,10 @@ def serve(
                               hint='install the web extras: pip install "newsletter[serve]"')
     config = state.config()
     sock = listen(host, port)
-    bound = sock.getsockname()
-    typer.echo(f"serving {config.title} on http://{host}:{bound[1]} (Ctrl-C to stop)")
+    url = local_url(sock)
+    typer.echo(f"serving {config.title} on {url} (Ctrl-C to stop)")
     if not config.public_url:
-        typer.echo(f"warning: [newsletter] public_url is not set: confirmation links point at http://{host}:{bound[1]}, "
+        typer.echo(f"warning: [newsletter] public_url is not set: confirmation links point at {url}, "
                    "and any Host header is answered", err=True)
     try:
         run(config, sock)

@@ -30,4 +30,5 @@ def confirmation_message(config: Config, address: str, link: str, digests: list[
     msg["Message-ID"] = make_msgid(domain=sender_domain(config))
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies to it
     msg.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+    # SMTPUTF8: a To with a non-ASCII local part stays UTF-8 (the mailer asks for SMTPUTF8 then), as in a digest.
+    return msg.as_bytes(policy=policy.SMTPUTF8)

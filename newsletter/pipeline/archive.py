@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,8 +36,14 @@ def keep_as_sent(config: Config, store: Store, digest: Digest, issue: Issue, now
         log.info("archived %s %s", digest.name, issue.key)
 
 
+# What a digest name (config) or an issue key (a date or time) can be at all, within their columns: anything
+# else from a URL is no page, and PostgreSQL refuses a NUL in a query (a 500 for /archive/%00/).
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+_KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,31}")
+
+
 def _issues(store: Store, config: Config, digest: str) -> list[ArchivedIssue]:
-    found = store.archive.issues(digest)
+    found = store.archive.issues(digest) if _NAME.fullmatch(digest) else []
     if not found and digest not in config.digests:
         known = sorted({e.digest for e in store.archive.issues()} | set(config.digests))
         raise ArchiveNotFound(f"no digest named {digest!r} in the archive", where="archive",
@@ -45,7 +52,7 @@ def _issues(store: Store, config: Config, digest: str) -> list[ArchivedIssue]:
 
 
 def _issue_html(config: Config, store: Store, digest: str, key: str) -> str:
-    entry = store.archive.get(digest, key)
+    entry = store.archive.get(digest, key) if _NAME.fullmatch(digest) and _KEY.fullmatch(key) else None
     if entry is None:
         _issues(store, config, digest)  # an unknown digest says so first
         raise ArchiveNotFound(f"no issue {key!r} of {digest!r} was sent", where="archive",
@@ -121,6 +128,9 @@ def write_archive(config: Config, out: Path, digest: str | None = None, now: dat
 
 
 def _prepare(out: Path) -> None:
+    if out.is_symlink() and not out.exists():  # mkdir would say "File exists" of a link to nowhere
+        raise ArchiveError(f"is a link to {os.readlink(out)}, which does not exist", where=str(out),
+                           hint="make the folder it points at, or give --out another folder")
     if out.exists() and not out.is_dir():
         raise ArchiveError("is not a folder", where=str(out), hint="give --out a folder (it is made if missing)")
     try:

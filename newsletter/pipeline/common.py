@@ -10,9 +10,9 @@ from newsletter.deliver import BACKENDS, Backend
 from newsletter.store import LeaderLock, Store, sqlite_path
 
 
-def open_store(config: Config) -> Store:
-    """The configured database, schema checked."""
-    return Store(config.database)
+def open_store(config: Config, **options) -> Store:
+    """The configured database, schema checked; options as Store takes them (busy_timeout_ms)."""
+    return Store(config.database, **options)
 
 
 def leader_lock(config: Config) -> LeaderLock | None:

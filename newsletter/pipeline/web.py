@@ -8,6 +8,7 @@ import hmac
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from newsletter import compose
 from newsletter.config import Config
@@ -23,6 +24,11 @@ from newsletter.tokens import parse_token, read_token
 log = logging.getLogger(__name__)
 
 MAIL_BATCH = 20
+# A request waits this long for another process's lock (SQLite's write lock, PostgreSQL's row locks: a long
+# `subscribers import`), then answers 503: with the few database threads all waiting out the commands' 10 s
+# (on PostgreSQL: the whole import), every page, even /healthz, stalled behind two requests. A send's own
+# writes are short enough to get through in it.
+BUSY_TIMEOUT_MS = 1500
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class Web:
     def __init__(self, config: Config, base_url: str | None = None):
         self.config = config
         self._base_url = config.public_url or (base_url or "http://127.0.0.1:8080").rstrip("/")
-        self.store: Store = open_store(config)
+        self.store: Store = open_store(config, busy_timeout_ms=BUSY_TIMEOUT_MS)
         self.key = secret_key(self.store)
         self.form_key = hmac.new(self.key, b"serve-forms", hashlib.sha256).digest()
         self.env = compose.load_theme(config)
@@ -56,7 +62,11 @@ class Web:
 
     def page(self, name: str, context: dict) -> str:
         """A page of the theme's web/ folder (the user's theme overrides it file by file)."""
-        return compose.render_template(self.env, f"web/{name}", {"title": self.config.title, **context}, self.config)
+        # root: the path of public_url ("" at the root of a host), which the pages' own links start with, so
+        # they work behind a proxy that serves the app under a path (https://example.org/news).
+        root = urlsplit(self.config.public_url or "").path.rstrip("/")
+        return compose.render_template(self.env, f"web/{name}", {"title": self.config.title, "root": root, **context},
+                                       self.config)
 
     def theme_file(self, name: str) -> str:
         """The text of a theme file (the stylesheet of the pages)."""

@@ -5,7 +5,7 @@ server need no more than that, with no state of its own beyond the database, so 
 instances run beside each other. Import `create_app` only with the [serve] extras installed.
 """
 
-from newsletter.serve.run import listen, missing_extras, serve
+from newsletter.serve.run import listen, local_url, missing_extras, serve
 
 
 def create_app(config, **options):
@@ -15,4 +15,4 @@ def create_app(config, **options):
     return make(config, **options)
 
 
-__all__ = ["create_app", "listen", "missing_extras", "serve"]
+__all__ = ["create_app", "listen", "local_url", "missing_extras", "serve"]

@@ -16,6 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from newsletter.config import Config
+from newsletter.errors import StoreError
 from newsletter.pipeline import Web
 from newsletter.serve import archive
 from newsletter.serve.batch import Batcher
@@ -36,6 +37,14 @@ async def healthz(request: Request) -> Response:
         log.warning("health check failed: %s", exc)
         return PlainTextResponse("database unavailable\n", status_code=503)
     return PlainTextResponse("ok\n", headers={"cache-control": "no-store"})
+
+
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """A locked (a long import), full or unreachable database: a short 503 the reader can retry, not a 500
+    with a traceback in the log; nothing was changed (the transaction was not committed)."""
+    log.warning("%s %s: %s", request.method, request.url.path.split("/")[1], exc)  # the path may hold a token
+    return PlainTextResponse("The service is busy. Try again in a minute.\n", status_code=503,
+                             headers={"retry-after": "60", "cache-control": "no-store"})
 
 
 async def stylesheet(request: Request) -> Response:
@@ -105,7 +114,7 @@ def create_app(config: Config, *, base_url: str | None = None, mail: bool = True
         Route("/archive/{digest}/feed.xml", archive.feed),
         Route("/archive/{digest}/{key}/", archive.issue_page),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={StoreError: database_unavailable})
     # No redirect to "the same path with a slash": nothing here answers with a Location built from input.
     app.router.redirect_slashes = False
     app.state.web = web

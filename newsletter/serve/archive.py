@@ -28,8 +28,9 @@ async def _answer(request: Request, make, *args, media_type: str = "text/html; c
 
 
 async def to_index(request: Request) -> Response:
-    """`/archive` without its slash: the pages' relative links need it. A fixed target: no open redirect."""
-    return RedirectResponse("/archive/", status_code=308)
+    """`/archive` without its slash: the pages' relative links need it. A fixed target: no open redirect.
+    Relative, so that it stays under the path a proxy serves the app at."""
+    return RedirectResponse("archive/", status_code=308)
 
 
 async def index(request: Request) -> Response:

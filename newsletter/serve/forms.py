@@ -22,7 +22,7 @@ def web(request: Request):
 async def page(request: Request, name: str, context: dict, status: int = 200) -> HTMLResponse:
     """A theme page with a fresh anti-forgery field; sets the session cookie when the browser has none."""
     session = request.cookies.get(COOKIE)
-    fresh = session is None or len(session) > 200
+    fresh = not session or len(session) > 200  # an empty one too: no form of it could ever pass
     if fresh:
         session = secrets.token_urlsafe(18)
     context = {**context, "csrf": form_token(web(request).form_key, session)}

@@ -65,11 +65,15 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = {}
+        headers, forwarded = {}, []
         for name, value in scope["headers"]:
             headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+            if name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
         peer = scope.get("client")[0] if scope.get("client") else None
-        scope.setdefault("state", {})["client"] = client_address(peer, headers.get("x-forwarded-for"), self.proxies)
+        # Every line, in order: a proxy that adds a line of its own (HAProxy) leaves the client's own first.
+        scope.setdefault("state", {})["client"] = client_address(peer, ", ".join(forwarded), self.proxies)
+
         async def secured(message):
             if message["type"] == "http.response.start":
                 own = message.get("headers", [])
@@ -77,6 +81,8 @@ class Guard:
                 message = {**message, "headers": [*own, *(h for h in HEADERS if h[0] not in set_by_route)]}
             await send(message)
 
+        if sum(name == b"host" for name, _ in scope["headers"]) > 1:  # RFC 9112 3.2: which one would be meant?
+            return await _plain(secured, 400, "A request carries one Host header.")
         if self.host and scope["path"] not in UNCHECKED_PATHS and headers.get("host", "").lower() != self.host:
             return await _plain(secured, 421, "This server does not answer for that host name.")
         length = headers.get("content-length")

@@ -23,12 +23,17 @@ def _titles(request: Request, names) -> list[str]:
 
 
 async def _is_one_click(request: Request) -> bool:
-    """Whether the POST is RFC 8058's: its body `List-Unsubscribe=One-Click`, urlencoded (as mail providers
-    send it, read here without the form parser: it is the busy path) or multipart; no anti-forgery field."""
-    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return parse_qs((await request.body()).decode("latin-1")) == {"List-Unsubscribe": [ONE_CLICK]}
-    form = await request.form()
-    return form.get("List-Unsubscribe") == ONE_CLICK and "csrf" not in form
+    """Whether the POST is RFC 8058's: `List-Unsubscribe=One-Click` in its body and no anti-forgery field.
+
+    Multipart goes through the form parser; any other body is read as urlencoded, whatever its type says
+    (read without the form parser: it is the busy path), because mail providers vary in what they send
+    (a charset, other fields, text/plain, no type at all) and a missed one-click keeps mailing someone who left.
+    """
+    if request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        form = await request.form()
+        return form.get("List-Unsubscribe") == ONE_CLICK and "csrf" not in form
+    fields = parse_qs((await request.body()).decode("latin-1").strip())
+    return fields.get("List-Unsubscribe") == [ONE_CLICK] and "csrf" not in fields
 
 
 async def unsubscribe_page(request: Request):

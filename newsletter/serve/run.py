@@ -31,15 +31,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def local_url(sock: socket.socket) -> str:
+    """http://address:port of a listening socket (an IPv6 address in brackets, as URLs write it)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(config: Config, sock: socket.socket, *, log_level: str = "warning") -> None:
     """Serve the app on `sock` until stopped (Ctrl-C, SIGTERM)."""
     import uvicorn
 
     from newsletter.serve.app import create_app
 
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    app = create_app(config, base_url=f"http://{shown}:{port}")
+    app = create_app(config, base_url=local_url(sock))
     # proxy_headers off: X-Forwarded-For is the guard's to read, and only from [serve] trusted_proxies.
     # No access log: paths hold readers' tokens.
     server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=False, proxy_headers=False,

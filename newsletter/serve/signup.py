@@ -20,7 +20,7 @@ async def _form(request: Request, error: str | None = None, email: str = "", sta
 
 
 async def subscribe(request: Request):
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which Starlette routes with it)
         return await _form(request)
     form = await genuine_form(request)
     if form is None:
@@ -40,7 +40,7 @@ async def subscribe(request: Request):
 
 async def confirm(request: Request):
     token = request.path_params["token"]
-    if request.method == "GET":
+    if request.method != "POST":  # GET, and HEAD (which Starlette routes with it)
         signup = await run_in_threadpool(web(request).pending, token)
         if signup is None:
             return await not_found(request)

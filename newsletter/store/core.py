@@ -51,9 +51,9 @@ def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
 class Store:
     """One database: articles, topics, issues, and what sync has seen."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, busy_timeout_ms: int | None = None):
         self.url = url
-        self.engine = open_engine(url)
+        self.engine = open_engine(url, busy_timeout_ms)
         self.writer = writing(self.engine)
         self.label = database_label(url)
         self._prepare_schema()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -34,9 +35,15 @@ def sqlite_path(url: str | sa.URL) -> Path | None:
     return Path(parsed.database)
 
 
-def open_engine(url: str, **options) -> sa.Engine:
+def open_engine(url: str, busy_timeout_ms: int | None = None, **options) -> sa.Engine:
     """An engine for the URL (`options` go to create_engine); a SQLite file is created owner-only (it holds
-    addresses and the token key)."""
+    addresses and the token key).
+
+    busy_timeout_ms: how long a write waits for another process's lock before StoreBusyError. SQLite's
+    default is BUSY_TIMEOUT_MS (read at each call); PostgreSQL waits for row locks as long as it takes
+    unless it is given (then as its lock_timeout).
+    """
+    wait_ms = BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
     label = _safe_label(url)
     try:
         parsed = sa.engine.make_url(url)
@@ -48,6 +55,9 @@ def open_engine(url: str, **options) -> sa.Engine:
     if path is not None:
         _create_private(path)
     try:
+        if busy_timeout_ms is not None and parsed.get_backend_name() == "postgresql":
+            options["connect_args"] = {**options.get("connect_args", {}),
+                                       "options": f"-c lock_timeout={int(busy_timeout_ms)}"}
         engine = sa.create_engine(parsed, **{"pool_pre_ping": parsed.get_backend_name() != "sqlite", **options})
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         backend = parsed.get_backend_name()
@@ -56,9 +66,9 @@ def open_engine(url: str, **options) -> sa.Engine:
     except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot use database {label}: {exc}", hint="check newsletter.database") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
-    event.listen(engine, "handle_error", _translate(database_label(parsed)))
+    event.listen(engine, "handle_error", _translate(database_label(parsed), wait_ms))
     return engine
 
 
@@ -100,11 +110,11 @@ def _create_private(path: Path) -> None:
                          hint="the folder of newsletter.database must exist and be writable") from None
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:
+def _sqlite_connect(dbapi_conn, _record, *, busy_timeout_ms: int) -> None:
     # The driver's own transaction handling is switched off; _sqlite_begin issues BEGIN itself.
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     _wal(cur)
     # FULL: a recorded delivery survives a power cut, so a re-run never resends it (README, Sending).
     cur.execute("PRAGMA synchronous=FULL")
@@ -147,6 +157,8 @@ def _safe_label(url: str) -> str:
 _KNOWN = [
     ("database is locked", "is locked by another process (waited {wait} s)",
      "wait for the other newsletter command (a long import or send?) to finish, then run this one again"),
+    ("lock timeout", "is locked by another transaction (waited {wait} s)",
+     "wait for the other newsletter command (a long import or send?) to finish, then run this one again"),
     ("database or disk is full", "cannot be written: the disk is full",
      "free some space on the disk that holds it, then run the command again"),
     ("disk i/o error", "cannot be written: disk I/O error", "check the disk that holds it"),
@@ -171,7 +183,7 @@ _KNOWN = [
 ]
 
 
-def _translate(label: str):
+def _translate(label: str, busy_timeout_ms: int):
     def handle(context) -> None:
         exc = context.original_exception
         if not isinstance(exc, Exception) or isinstance(context.sqlalchemy_exception, sa.exc.IntegrityError):
@@ -180,9 +192,10 @@ def _translate(label: str):
         lower = text.lower()
         for needle, what, hint in _KNOWN:
             if needle in lower:
-                message = what.format(wait=BUSY_TIMEOUT_MS // 1000, detail=text.split(":")[-1].strip()[:200])
-                cls = StoreBusyError if needle in ("database is locked", "database or disk is full", "disk i/o error",
-                                                   "server closed the connection", "terminating connection") \
+                message = what.format(wait=f"{busy_timeout_ms / 1000:g}", detail=text.split(":")[-1].strip()[:200])
+                cls = StoreBusyError if needle in ("database is locked", "lock timeout", "database or disk is full",
+                                                   "disk i/o error", "server closed the connection",
+                                                   "terminating connection") \
                     else StoreError
                 raise cls(message, where=label, hint=hint) from exc
     return handle

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from newsletter.errors import SubscriberError
 from newsletter.model import Rejection, Subscriber
 from newsletter.store.engine import writing
-from newsletter.store.tables import subscriber_digests, subscribers
+from newsletter.store.tables import mail_queue, signups, subscriber_digests, subscribers
 
 ACTIVE, UNSUBSCRIBED = "active", "unsubscribed"
 STATUSES = (ACTIVE, UNSUBSCRIBED)
@@ -250,8 +250,13 @@ class Subscribers:
         return [_subscriber(r, *digests.get(r.id, ((), ()))) for r in rows]
 
     def remove(self, email: str) -> bool:
+        """Forget the address: the subscriber, and what `newsletter serve` holds of it (pending sign-ups, whose
+        link would add it again, and its confirmation mails); whether it was a subscriber."""
+        address = normalise_address(email)
         with self.writer.begin() as conn:
-            return conn.execute(subscribers.delete().where(subscribers.c.email == normalise_address(email))).rowcount > 0
+            conn.execute(signups.delete().where(signups.c.email == address))
+            conn.execute(mail_queue.delete().where(mail_queue.c.recipient == address))
+            return conn.execute(subscribers.delete().where(subscribers.c.email == address)).rowcount > 0
 
     def _memberships(self, conn, sid: int) -> dict[str, str]:
         q = sa.select(subscriber_digests.c.digest, subscriber_digests.c.status).where(

@@ -37,6 +37,15 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def _lock_subscribers(conn, ids: Sequence[int]) -> None:
+    """PostgreSQL: hold these subscribers' rows until commit (in id order: no deadlock between two instances).
+    Two saves of one reader at once (a double click, two instances) both read "no such membership" and the
+    second insert of it failed (500). SQLite's BEGIN IMMEDIATE lets one writer in at a time already."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(subscribers.c.id).where(subscribers.c.id.in_(sorted(set(ids))))
+                     .order_by(subscribers.c.id).with_for_update())
+
+
 @dataclass(frozen=True)
 class Limits:
     client: int  # sign-up requests per client address per CLIENT_WINDOW
@@ -115,6 +124,9 @@ class WebState:
         the token is unknown or expired. Every other pending link of the address is spent with it."""
         now = now or _now()
         with self.writer.begin() as conn:
+            # PostgreSQL: two clicks at once (a link twice, or two links of one address) both read the sign-up,
+            # and the second insert of the address failed (500); after the first commits, the second finds none.
+            serialise(conn, "serve:signup")
             row = conn.execute(sa.select(signups).where(signups.c.token_hash == _hash(token),
                                                         signups.c.expires >= now)).first()
             if row is None:
@@ -142,6 +154,7 @@ class WebState:
     def leave_digests(self, pairs: Sequence[tuple[int, str]]) -> None:
         """Unsubscribe each (subscriber, digest), all in one transaction: one commit for a batch of one-clicks."""
         with self._one_writer, self.writer.begin() as conn:
+            _lock_subscribers(conn, [sid for sid, _ in pairs])
             for subscriber_id, digest in dict.fromkeys(pairs):
                 self.subscribers.leave(conn, subscriber_id, [digest])
 
@@ -151,6 +164,7 @@ class WebState:
         topics ([]: all). Ticking a digest is their consent, also after they had left it or everything."""
         topics = check_topics(topics)
         with self.writer.begin() as conn:
+            _lock_subscribers(conn, [subscriber_id])
             memberships = self.subscribers._memberships(conn, subscriber_id)
             joining = [d for d in offered if d in wanted]
             leaving = [d for d in offered if d not in wanted and memberships.get(d) == ACTIVE]
