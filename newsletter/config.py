@@ -17,6 +17,8 @@ from newsletter.cadence import Cadence, parse_cadence, parse_duration
 from newsletter.errors import ConfigError
 
 CONFIG_NAME = "newsletter.toml"
+# A digest name: it appears in paths, URLs and a String(200) column.
+DIGEST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
 ENV_CONFIG = "NEWSLETTER_CONFIG"
 # Overrides [newsletter] database: a URL with a password belongs in the environment, not in the file.
 ENV_DATABASE = "NEWSLETTER_DATABASE"
@@ -280,8 +282,8 @@ def parse_config(raw: dict[str, Any], path: Path) -> Config:
         where = f"digests.{name}"
         if not isinstance(d, dict):
             v.fail(where, "must be a table", f"write it as [digests.{name}]")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
-            v.fail(where, "a digest name uses letters, digits, - and _ only", "rename the table")
+        if not DIGEST_NAME.fullmatch(name):
+            v.fail(where, "a digest name uses letters, digits, - and _ only (200 at most)", "rename the table")
         v.keys(d, DIGEST_KEYS, where)
         topics = d.get("topics", [])
         if isinstance(topics, str):

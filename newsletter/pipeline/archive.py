@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from newsletter import compose
-from newsletter.config import Config, Digest
+from newsletter.config import DIGEST_NAME, Config, Digest
 from newsletter.errors import ArchiveError, ArchiveNotFound
 from newsletter.model import ArchivedIssue, Issue
 from newsletter.pipeline.common import open_store
@@ -36,14 +36,13 @@ def keep_as_sent(config: Config, store: Store, digest: Digest, issue: Issue, now
         log.info("archived %s %s", digest.name, issue.key)
 
 
-# What a digest name (config) or an issue key (a date or time) can be at all, within their columns: anything
-# else from a URL is no page, and PostgreSQL refuses a NUL in a query (a 500 for /archive/%00/).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,199}")
+# What a digest name (config's rule) or an issue key (a date or time) can be at all, within their columns:
+# anything else from a URL is no page, and PostgreSQL refuses a NUL in a query (a 500 for /archive/%00/).
 _KEY = re.compile(r"[0-9A-Za-z][0-9A-Za-z_.:-]{0,31}")
 
 
 def _issues(store: Store, config: Config, digest: str) -> list[ArchivedIssue]:
-    found = store.archive.issues(digest) if _NAME.fullmatch(digest) else []
+    found = store.archive.issues(digest) if DIGEST_NAME.fullmatch(digest) else []
     if not found and digest not in config.digests:
         known = sorted({e.digest for e in store.archive.issues()} | set(config.digests))
         raise ArchiveNotFound(f"no digest named {digest!r} in the archive", where="archive",
@@ -52,7 +51,7 @@ def _issues(store: Store, config: Config, digest: str) -> list[ArchivedIssue]:
 
 
 def _issue_html(config: Config, store: Store, digest: str, key: str) -> str:
-    entry = store.archive.get(digest, key) if _NAME.fullmatch(digest) and _KEY.fullmatch(key) else None
+    entry = store.archive.get(digest, key) if DIGEST_NAME.fullmatch(digest) and _KEY.fullmatch(key) else None
     if entry is None:
         _issues(store, config, digest)  # an unknown digest says so first
         raise ArchiveNotFound(f"no issue {key!r} of {digest!r} was sent", where="archive",
