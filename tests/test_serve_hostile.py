@@ -29,6 +29,14 @@ from tests.test_serve import HOST, browser, make_project, status_of, token_of
 from tests.webserver import Browser, raw_request, running
 
 
+def queued_links(config) -> list[tuple[str, str]]:
+    """(recipient, confirmation token) of each queued mail (claimed here, so none goes out)."""
+    with open_store(config) as store:
+        mails = store.web.claim_mail("test", 10, timedelta(minutes=5))
+    return [(m.recipient, re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode())
+            for m in mails]
+
+
 def test_one_click_variants_answer_200_and_leave_once(tmp_path):
     config = config_from(make_project(tmp_path))
     for n in range(6):
@@ -225,9 +233,7 @@ def test_a_confirmation_link_used_at_once_twice_makes_one_subscriber(tmp_path):
         b = browser(server)
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
-        with open_store(config) as store:
-            mails = store.web.claim_mail("test", 10, timedelta(minutes=5))
-        links = [re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode() for m in mails]
+        links = [token for _, token in queued_links(config)]
         assert len(links) == 2
         sessions = [browser(server) for _ in range(8)]
         fields = [{"csrf": s.csrf(f"/confirm/{links[n % 2]}")} for n, s in enumerate(sessions)]
@@ -389,10 +395,7 @@ def test_removing_an_address_forgets_its_pending_signups_and_mails(tmp_path):
         b = browser(server)
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "ada@example.org"})
         b.post("/subscribe", {"csrf": b.csrf("/subscribe"), "email": "bob@example.org"})
-        with open_store(config) as store:
-            mails = store.web.claim_mail("test", 10, timedelta(minutes=5))
-        links = {m.recipient: re.search(rb"/confirm/([A-Za-z0-9_=-]+)", m.data.replace(b"=\r\n", b""))[1].decode()
-                 for m in mails}
+        links = dict(queued_links(config))
         remove_subscriber(config, "ada@example.org")
         path = f"/confirm/{links['ada@example.org']}"
         assert b.get(path).status == 404
