@@ -8,7 +8,10 @@ import traceback
 from collections import Counter
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from newsletter.deliver.client import dot_stuffed
 from newsletter.deliver.smtp import BACKOFF_CAP, Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
 from tests.smtpd import SMTP_PASSWORD, SMTP_USER, Recorder, TestServer, _free_port, make_tls
@@ -124,6 +127,18 @@ def test_plain_delivery_each_message_once_bytes_intact(smtp_server, connections)
         assert received[m.recipients].data == m.data  # dot-stuffing undone, 8-bit bytes kept
         assert received[m.recipients].mail_from == SENDER
     assert all(name.startswith("smtp-") for name in got.threads)  # reported from the workers
+
+
+@given(st.lists(st.binary(max_size=6).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")), max_size=8),
+       st.booleans())
+def test_dot_stuffing_is_undone_by_the_server_rule(lines, crlf_at_end):
+    msg = b"\r\n".join(lines) + (b"\r\n" if crlf_at_end else b"")
+    out = dot_stuffed(msg)
+    assert out.endswith(b"\r\n.\r\n")
+    body = out[:-len(b".\r\n")].split(b"\r\n")[:-1]  # the lines before the final dot
+    assert b"." not in body  # no line could end the message early
+    unstuffed = b"\r\n".join(line[1:] if line.startswith(b".") else line for line in body) + b"\r\n"
+    assert unstuffed == (msg if msg.endswith(b"\r\n") else msg + b"\r\n")
 
 
 def test_one_connection_is_reused_for_all_messages(smtp_server):
