@@ -62,16 +62,19 @@ class Recorder:
     mail_reply / rcpt_reply: when set, the reply to every MAIL / RCPT (e.g. "421 4.3.2 go away"),
     counted in `tries`; set them back to None to let the server accept again.
     reply_delay: seconds between keeping a message and answering its DATA (a slow final reply).
+    pipelining: offer PIPELINING in the EHLO reply, as real relays do (aiosmtpd reads pipelined
+    commands one by one, so only the client's side changes); False for a server without it.
     """
 
     def __init__(self, *, tempfail_rcpt=(), tempfail_data=(), tempfail_times=1, reject=(), drop=(),
                  drop_after_store=False, count_only=False, on_message=None, mail_reply=None, rcpt_reply=None,
-                 reply_delay=0.0):
+                 reply_delay=0.0, pipelining=True):
         self.tempfail_rcpt, self.tempfail_data = set(tempfail_rcpt), set(tempfail_data)
         self.tempfail_times = tempfail_times
         self.reject, self.drop, self.drop_after_store = set(reject), set(drop), drop_after_store
         self.count_only, self.on_message = count_only, on_message
         self.mail_reply, self.rcpt_reply, self.reply_delay = mail_reply, rcpt_reply, reply_delay
+        self.pipelining = pipelining
         self.lock = threading.Lock()
         self.messages: list[Received] = []
         self.count = 0
@@ -84,6 +87,12 @@ class Recorder:
         with self.lock:
             self.tries[command, address] += 1
             return self.tries[command, address] <= times
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import traceback
 from collections import Counter
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from newsletter.config import Smtp
 from newsletter.deliver.client import dot_stuffed
 from newsletter.deliver.smtp import BACKOFF_CAP, Outgoing, Result, SmtpTransport
 from newsletter.errors import DeliveryError
@@ -91,6 +93,116 @@ def run_in_thread(target, timeout: float = 30):
     thread.join(timeout)
     assert not thread.is_alive(), "send_all did not return"
     return box.get("error")
+
+
+@pytest.fixture(params=[True, False], ids=["pipelining", "no-pipelining"])
+def start_smtp(request, start_smtp):
+    """Every server of this module twice: offering PIPELINING (as relays do) and not (one command at a time)."""
+    def start(handler: Recorder | None = None, **options) -> TestServer:
+        handler = handler or Recorder()
+        handler.pipelining = request.param
+        return start_smtp(handler, **options)
+    return start
+
+
+class WireServer:
+    """A bare SMTP server on a socket, to see how commands arrive: each read from the client is kept.
+
+    Offering PIPELINING, it answers a transaction's commands only once MAIL, RCPT and DATA are
+    all in (so a client that waited for each reply would hang and fail the test); without, one
+    command at a time.
+    """
+
+    def __init__(self, pipelining: bool, rcpt_reply: bytes = b"250 ok"):
+        self.pipelining, self.rcpt_reply, self.reads, self.bodies = pipelining, rcpt_reply, [], []
+        self.closed_in_data = False
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(10)
+            buffer = b""
+
+            def lines(count: int) -> list[bytes]:
+                nonlocal buffer
+                while buffer.count(b"\r\n") < count:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        raise EOFError
+                    self.reads.append(chunk)
+                    buffer += chunk
+                got = buffer.split(b"\r\n")[:count]
+                buffer = b"\r\n".join(buffer.split(b"\r\n")[count:])
+                return got
+
+            conn.sendall(b"220 wire ready\r\n")
+            try:
+                while True:
+                    command = lines(1)[0].upper()
+                    if command.startswith(b"EHLO"):
+                        conn.sendall(b"250-wire\r\n" + (b"250-PIPELINING\r\n" if self.pipelining else b"")
+                                     + b"250 8BITMIME\r\n")
+                    elif command.startswith(b"MAIL"):
+                        if self.pipelining:
+                            lines(2)  # RCPT and DATA must already be on their way
+                            # 354 even after a refused RCPT, as a careless server might
+                            conn.sendall(b"250 ok\r\n" + self.rcpt_reply + b"\r\n354 go\r\n")
+                        else:
+                            conn.sendall(b"250 ok\r\n")
+                    elif command.startswith(b"RCPT"):
+                        conn.sendall(b"250 ok\r\n")
+                    elif command.startswith(b"DATA"):
+                        conn.sendall(b"354 go\r\n")
+                    elif command == b"QUIT":
+                        conn.sendall(b"221 bye\r\n")
+                        return
+                    else:
+                        continue
+                    if command.startswith(b"MAIL" if self.pipelining else b"DATA"):
+                        while b"\r\n.\r\n" not in buffer:
+                            chunk = conn.recv(65536)
+                            if not chunk:
+                                self.closed_in_data = True
+                                return
+                            self.reads.append(chunk)
+                            buffer += chunk
+                        body, buffer = buffer.split(b"\r\n.\r\n", 1)
+                        self.bodies.append(body)
+                        conn.sendall(b"250 kept\r\n")
+            except (EOFError, OSError):
+                return
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_pipelining_sends_the_envelope_in_one_write_when_offered(pipelining):
+    server = WireServer(pipelining)
+    got = Collector()
+    smtp = SmtpTransport(Smtp(host="127.0.0.1", port=server.port, security="none", connections=1),
+                         sleep=FakeTime().sleep, clock=FakeTime().clock)
+    assert run_in_thread(lambda: smtp.send_all(iter([message(1), message(2)]), got), timeout=20) is None
+    assert [r.ok for r in got.results] == [True, True]
+    assert len(server.bodies) == 2 and b".a line that starts with a dot" in server.bodies[0]
+    envelopes = [r for r in server.reads if r.upper().startswith(b"MAIL")]
+    assert len(envelopes) == 2
+    if pipelining:  # MAIL, RCPT and DATA in one read: one round trip
+        assert all(e.upper().count(b"\r\n") == 3 and e.upper().endswith(b"DATA\r\n") for e in envelopes)
+    else:
+        assert all(e.count(b"\r\n") == 1 for e in envelopes)
+
+
+def test_pipelined_data_accepted_for_a_refused_recipient_is_abandoned_before_the_final_dot():
+    server = WireServer(True, rcpt_reply=b"550 5.1.1 no such user")
+    got = Collector()
+    smtp = SmtpTransport(Smtp(host="127.0.0.1", port=server.port, security="none", connections=1),
+                         sleep=FakeTime().sleep, clock=FakeTime().clock)
+    assert run_in_thread(lambda: smtp.send_all(iter([message(1)]), got), timeout=20) is None
+    server.thread.join(10)
+    assert [(r.ok, r.permanent, r.code) for r in got.results] == [(False, True, 550)]
+    assert server.closed_in_data and server.bodies == []  # the connection closed, so nothing was delivered
 
 
 # -- delivery ----------------------------------------------------------------------------------

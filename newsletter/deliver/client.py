@@ -5,11 +5,16 @@ every other reply should come within the usual timeout. smtplib reads that reply
 socket's one timeout; here it is read with `data_timeout`, and a reply that never comes
 (a timeout or a dropped connection after the whole message went out) raises NoReply: the
 message may have been delivered, so it must not simply be sent again.
+
+With a server that offers PIPELINING (RFC 2920), MAIL, every RCPT and DATA go out in one write
+and their replies are read together: two round trips a message instead of four, which halves
+the waiting on a slow link and the system calls and wake-ups on both sides of a fast one.
 """
 
 from __future__ import annotations
 
 import smtplib
+from typing import Sequence
 
 
 class NoReply(Exception):
@@ -39,6 +44,31 @@ class _PatientData:
         code, reply = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, reply)
+        return self.payload(msg)
+
+    def envelope(self, sender: str, options: Sequence[str], recipients: Sequence[str]) -> list[tuple[int, bytes]]:
+        """MAIL, each RCPT and DATA in one write (PIPELINING); their replies, one per command, in order.
+
+        After a 421 the server closes the connection, so the commands not yet answered are given
+        that same reply. After a 354 to DATA the server reads the message: send it with payload(),
+        or close the connection, which delivers nothing.
+        """
+        lines = [f"MAIL FROM:{smtplib.quoteaddr(sender)}" + "".join(f" {o}" for o in options)]
+        lines += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
+        lines.append("DATA")
+        if any("\r" in line or "\n" in line for line in lines):
+            raise ValueError("an SMTP command would contain a line break")
+        # SMTPUTF8 is the only option sent, and the one reason for 8-bit addresses (as smtplib's mail()).
+        self.send("".join(f"{line}\r\n" for line in lines).encode("utf-8" if options else "ascii"))
+        replies: list[tuple[int, bytes]] = []
+        while len(replies) < len(lines):
+            replies.append(self.getreply())
+            if replies[-1][0] == 421:
+                replies += [replies[-1]] * (len(lines) - len(replies))
+        return replies
+
+    def payload(self, msg: bytes):
+        """The message after a 354, and the server's final reply, waited for up to data_timeout (NoReply)."""
         self.send(dot_stuffed(msg))  # a failure here means the server never saw the final dot
         sock = self.sock
         previous = sock.gettimeout()
