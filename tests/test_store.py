@@ -139,3 +139,43 @@ def test_not_a_database_file(tmp_path: Path):
 def test_bad_database_url():
     with pytest.raises(StoreError, match="no database driver"):
         Store("nosuchdialect://x")
+
+
+def _backend_pid(engine) -> int:
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+
+
+def _terminate(pg_url: str, pid: int) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        assert conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    admin.dispose()
+
+
+def test_a_pooled_connection_dead_after_sitting_idle_is_replaced(pg_url, monkeypatch):
+    from newsletter.store import engine as engines
+
+    engine = engines.open_engine(pg_url)
+    first = _backend_pid(engine)
+    _terminate(pg_url, first)  # as a restarted server or a dropped network does
+    monkeypatch.setattr(engines, "PING_IDLE", 0.0)  # it has sat idle long enough to be tried
+    assert _backend_pid(engine) not in (first, None)
+    engine.dispose()
+
+
+def test_a_connection_used_a_moment_ago_is_not_pinged_and_its_loss_is_a_retryable_error(pg_url, monkeypatch):
+    from newsletter.errors import StoreBusyError
+    from newsletter.store import engine as engines
+
+    monkeypatch.setattr(engines, "PING_IDLE", 3600.0)
+    engine = engines.open_engine(pg_url)
+    _terminate(pg_url, _backend_pid(engine))
+    with pytest.raises(StoreBusyError, match="closed the connection unexpectedly"):  # a send retries this
+        _backend_pid(engine)
+    assert _backend_pid(engine) > 0  # the pool let the dead one go
+    engine.dispose()
