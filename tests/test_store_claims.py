@@ -90,3 +90,35 @@ def test_a_claim_taken_over_is_never_sent_and_a_stale_lease_stops_the_sender(iss
             mine.may_send(kept)
     finally:
         mine.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_results_are_written_alike_on_both_databases_and_only_by_the_holder(backend, tmp_path, request):
+    from newsletter.store import FAILED, UNKNOWN
+    from newsletter.store.tables import deliveries
+
+    url = f"sqlite:///{tmp_path / 'r.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    with Store(url) as store:
+        for i in range(5):
+            store.subscribers.add(f"r{i}@example.org", digests=["daily"])
+        issue = store.record_issue("daily", "2024-10-11", date(2024, 10, 11), [], "Subject", None)
+        store.ledger.queue_missing(issue.id, "daily")
+        far = datetime(2100, 1, 1)
+        mine = store.ledger.claim(issue.id, "daily", "me", 4, lease_until=far, started=far)
+        theirs = store.ledger.claim(issue.id, "daily", "other", 1, lease_until=far, started=far)
+        a, b, c, d = (r.delivery_id for r in mine)
+        written = store.ledger.record_many("me", [
+            Outcome(a, SENT, 1, None, "<a@x>"), Outcome(b, FAILED, 2, "451 try later"),
+            Outcome(c, FAILED, 1, "550 no such user", permanent=True), Outcome(d, UNKNOWN, 1, "no reply"),
+            Outcome(theirs[0].delivery_id, SENT, 1, None, "<e@x>")])  # not this worker's row
+        assert written == 4
+        with store.engine.connect() as conn:
+            rows = {r.id: r for r in conn.execute(sa.select(deliveries))}
+    assert (rows[a].status, rows[a].attempts, rows[a].message_id, rows[a].retry_after) == (SENT, 1, "<a@x>", None)
+    assert (rows[b].status, rows[b].attempts, rows[b].last_error, rows[b].permanent) == (FAILED, 2, "451 try later",
+                                                                                         False)
+    assert rows[b].retry_after is not None  # a transient failure: a later run retries it
+    assert (rows[c].permanent, rows[c].retry_after) == (True, None)
+    assert rows[d].status == UNKNOWN
+    assert all(rows[x].claimed_by is None and rows[x].lease_until is None for x in (a, b, c, d))
+    assert (rows[theirs[0].delivery_id].status, rows[theirs[0].delivery_id].claimed_by) == (CLAIMED, "other")

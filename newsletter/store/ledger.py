@@ -109,7 +109,7 @@ def _claimable(now: datetime, started: datetime, dead: Sequence[str], retry_unkn
     return sa.or_(*which)
 
 
-# One statement for a whole batch (executemany): building a statement per row cost a third
+# SQLite: one statement for a whole batch (executemany): building a statement per row cost a third
 # of the sending time. The claim condition makes a late result of a lost claim change nothing.
 _RECORD = deliveries.update().where(
     deliveries.c.id == sa.bindparam("r_id"), deliveries.c.claimed_by == sa.bindparam("r_worker"),
@@ -118,6 +118,19 @@ _RECORD = deliveries.update().where(
          last_error=sa.bindparam("r_error"), message_id=sa.bindparam("r_message_id"),
          permanent=sa.bindparam("r_permanent"), retry_after=sa.bindparam("r_retry_after"),
          claimed_by=None, lease_until=None, updated=sa.bindparam("r_updated"))
+
+# PostgreSQL: one statement for the whole batch, the results passed as arrays. An executemany
+# goes through the driver's pipeline mode, whose bookkeeping cost the ledger writer of a send
+# (which shares the process with the sending connections) more CPU than the statement itself.
+_RECORD_PG = sa.text(f"""
+UPDATE deliveries AS d
+   SET status = v.status, attempts = d.attempts + v.attempts, last_error = v.error, message_id = v.message_id,
+       permanent = v.permanent, claimed_by = NULL, lease_until = NULL, updated = :now,
+       retry_after = CASE WHEN v.status = '{FAILED}' AND NOT v.permanent THEN CAST(:now AS timestamp) END
+  FROM unnest(CAST(:ids AS integer[]), CAST(:statuses AS text[]), CAST(:attempts AS integer[]),
+              CAST(:errors AS text[]), CAST(:message_ids AS text[]), CAST(:permanents AS boolean[]))
+       AS v(id, status, attempts, error, message_id, permanent)
+ WHERE d.id = v.id AND d.claimed_by = :worker AND d.status = '{CLAIMED}'""")
 
 
 class Ledger:
@@ -211,6 +224,12 @@ class Ledger:
         """Write several results in one transaction (one fsync); how many rows `worker` still held."""
         now = _now()
         with self.writer.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                return conn.execute(_RECORD_PG, dict(
+                    now=now, worker=worker, ids=[o.delivery_id for o in outcomes],
+                    statuses=[o.status for o in outcomes], attempts=[o.attempts for o in outcomes],
+                    errors=[o.error for o in outcomes], message_ids=[o.message_id for o in outcomes],
+                    permanents=[o.permanent for o in outcomes])).rowcount
             return conn.execute(_RECORD, [dict(
                 r_id=o.delivery_id, r_worker=worker, r_status=o.status, r_attempts=o.attempts, r_error=o.error,
                 r_message_id=o.message_id, r_permanent=o.permanent,
