@@ -423,18 +423,14 @@ def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
     for w, runs in rounds.items():
         lines.append(f"  CPU case, {w} worker{'s' if w > 1 else ''}, each round: "
                      + ", ".join(f"{run['rate']:,.0f}/s" for run in runs))
-    # Where the CPU goes while one worker sends: the senders share the machine's cores with the
-    # database and the sink, so N workers need N times what one needs, all of it, of the same cores.
-    one = fast[1]
-    used = sum(one["cores"].values())
-    lines.append(f"{'CPU while 1 worker sends (cores)':44} {used:9.2f}    of {os.cpu_count():>2}      "
-                 f"{'':9}   (" + ", ".join(f"{k} {v:.2f}" for k, v in one["cores"].items())
-                 + f"; so {os.cpu_count()} cores hold at most {os.cpu_count() / used:.2f}x its rate, "
-                 "at 100% busy)")
-    two = fast[2]
-    lines.append(f"{'CPU while 2 workers send (cores)':44} {sum(two['cores'].values()):9.2f}    of "
-                 f"{os.cpu_count():>2}      {'':9}   (" + ", ".join(f"{k} {v:.2f}" for k, v in two["cores"].items())
-                 + f"; machine {two['busy']:.0%} busy)")
+    # Where the CPU goes: the senders share the machine's cores with the database and the sink, so
+    # more workers can add only what the cores that one worker leaves idle can do.
+    for w in (1, 2):
+        run = fast[w]
+        per = {k: v / run["rate"] * 1e6 for k, v in run["cores"].items()}
+        lines.append(f"{f'CPU a message, {w} worker' + ('s' if w > 1 else ''):44} {sum(per.values()):9,.0f} us "
+                     f"{'':12} {'':9}   (" + ", ".join(f"{k} {v:,.0f} us" for k, v in per.items())
+                     + f"; {sum(run['cores'].values()):.2f} of {os.cpu_count()} cores, machine {run['busy']:.0%} busy)")
     # A connection sends its next message only once the last one's result is recorded: the share of
     # each message's time on a connection that the database takes, at the rate of one worker.
     send_us = args.pg_connections / fast[1]["rate"] * 1e6
