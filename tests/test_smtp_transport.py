@@ -113,8 +113,9 @@ class WireServer:
     command at a time.
     """
 
-    def __init__(self, pipelining: bool, rcpt_reply: bytes = b"250 ok"):
+    def __init__(self, pipelining: bool, rcpt_reply: bytes = b"250 ok", mail_reply: bytes = b""):
         self.pipelining, self.rcpt_reply, self.reads, self.bodies = pipelining, rcpt_reply, [], []
+        self.mail_reply = mail_reply  # set: the reply to MAIL, after which the server hangs up
         self.closed_in_data = False
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -147,6 +148,9 @@ class WireServer:
                         conn.sendall(b"250-wire\r\n" + (b"250-PIPELINING\r\n" if self.pipelining else b"")
                                      + b"250 8BITMIME\r\n")
                     elif command.startswith(b"MAIL"):
+                        if self.mail_reply:
+                            conn.sendall(self.mail_reply + b"\r\n")
+                            return
                         if self.pipelining:
                             lines(2)  # RCPT and DATA must already be on their way
                             # 354 even after a refused RCPT, as a careless server might
@@ -203,6 +207,17 @@ def test_pipelined_data_accepted_for_a_refused_recipient_is_abandoned_before_the
     server.thread.join(10)
     assert [(r.ok, r.permanent, r.code) for r in got.results] == [(False, True, 550)]
     assert server.closed_in_data and server.bodies == []  # the connection closed, so nothing was delivered
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_sender_refused_by_a_server_that_then_hangs_up_stops_the_run_with_its_reply(pipelining):
+    server = WireServer(pipelining, mail_reply=b"554 5.7.1 sender not allowed")
+    got = Collector()
+    smtp = SmtpTransport(Smtp(host="127.0.0.1", port=server.port, security="none", connections=1),
+                         sleep=FakeTime().sleep, clock=FakeTime().clock)
+    error = run_in_thread(lambda: smtp.send_all(iter([message(1)]), got), timeout=20)
+    assert isinstance(error, DeliveryError) and "554 5.7.1 sender not allowed" in str(error)
+    assert got.results == [] and server.bodies == []
 
 
 # -- delivery ----------------------------------------------------------------------------------

@@ -49,9 +49,10 @@ class _PatientData:
     def envelope(self, sender: str, options: Sequence[str], recipients: Sequence[str]) -> list[tuple[int, bytes]]:
         """MAIL, each RCPT and DATA in one write (PIPELINING); their replies, one per command, in order.
 
-        After a 421 the server closes the connection, so the commands not yet answered are given
-        that same reply. After a 354 to DATA the server reads the message: send it with payload(),
-        or close the connection, which delivers nothing.
+        A server that refuses a command and then closes the connection (a 421, or some after a 5xx)
+        answers no more: the commands not yet answered are given that same refusal. After a 354 to
+        DATA the server reads the message: send it with payload(), or close the connection, which
+        delivers nothing.
         """
         lines = [f"MAIL FROM:{smtplib.quoteaddr(sender)}" + "".join(f" {o}" for o in options)]
         lines += [f"RCPT TO:{smtplib.quoteaddr(r)}" for r in recipients]
@@ -62,7 +63,12 @@ class _PatientData:
         self.send("".join(f"{line}\r\n" for line in lines).encode("utf-8" if options else "ascii"))
         replies: list[tuple[int, bytes]] = []
         while len(replies) < len(lines):
-            replies.append(self.getreply())
+            try:
+                replies.append(self.getreply())
+            except smtplib.SMTPServerDisconnected:
+                if not replies or replies[-1][0] < 400:
+                    raise
+                replies += [replies[-1]] * (len(lines) - len(replies))
             if replies[-1][0] == 421:
                 replies += [replies[-1]] * (len(lines) - len(replies))
         return replies

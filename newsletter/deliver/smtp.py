@@ -249,7 +249,7 @@ class SmtpTransport:
             options = ("SMTPUTF8",)
         # With PIPELINING the DATA reply is already in: a 354 means the server now reads the message.
         replies = conn.envelope(message.sender, options, message.recipients) if conn.has_extn("pipelining") else None
-        code, reply = replies[0] if replies else conn.mail(message.sender, options)
+        code, reply = replies[0] if replies is not None else conn.mail(message.sender, options)
         if code != 250:
             self._leave_data(link, replies)
             if code // 100 == 5:
@@ -261,7 +261,7 @@ class SmtpTransport:
             return self._refused(link, message, code, reply, attempts)
         refused = []
         for i, rcpt in enumerate(message.recipients):
-            code, reply = replies[1 + i] if replies else conn.rcpt(rcpt)
+            code, reply = replies[1 + i] if replies is not None else conn.rcpt(rcpt)
             if code not in (250, 251):
                 refused.append((rcpt, code, reply))
         named = self._line("; ".join(f"{rcpt}: {self._line(code, reply)}" for rcpt, code, reply in refused))
