@@ -30,12 +30,19 @@ def schema(engine: sa.Engine) -> dict:
         out[table] = {
             "columns": {c["name"]: (str(c["type"]), c["nullable"]) for c in insp.get_columns(table)},
             "pk": sorted(insp.get_pk_constraint(table)["constrained_columns"]),
-            "indexes": sorted((tuple(i["column_names"]), bool(i["unique"])) for i in insp.get_indexes(table)),
+            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]), _where(i))
+                              for i in insp.get_indexes(table)),
             "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
             "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]),
                            (f.get("options") or {}).get("ondelete")) for f in insp.get_foreign_keys(table)),
         }
     return out
+
+
+def _where(index: dict) -> str:
+    """A partial index's condition as the database keeps it ("" for a whole-table index)."""
+    where = next((v for k, v in (index.get("dialect_options") or {}).items() if k.endswith("_where")), None)
+    return " ".join(str(where).split()) if where is not None else ""
 
 
 def contents(engine: sa.Engine) -> dict:

@@ -255,3 +255,18 @@ def _serve_tables(conn: sa.Connection) -> None:
         sa.Index("ix_rate_events_scope_key_at", "scope", "key", "at"),
     )
     schema.create_all(conn)
+
+
+@migration(7)
+def _open_deliveries_index(conn: sa.Connection) -> None:
+    """Claims read an index of the ledger rows still to act on, not every row of the issue; the index of
+    holders keeps only rows that are held."""
+    open_rows = "status IN ('queued', 'claimed', 'unknown') OR (status = 'failed' AND NOT permanent)"
+    held = "claimed_by IS NOT NULL"
+    table = sa.Table("deliveries", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("issue_id", sa.Integer), sa.Column("claimed_by", sa.String(128)))
+    conn.execute(sa.text("DROP INDEX ix_deliveries_claimed_by"))
+    sa.Index("ix_deliveries_claimed_by", table.c.claimed_by, postgresql_where=sa.text(held),
+             sqlite_where=sa.text(held)).create(conn)
+    sa.Index("ix_deliveries_open", table.c.issue_id, table.c.id, postgresql_where=sa.text(open_rows),
+             sqlite_where=sa.text(open_rows)).create(conn)
