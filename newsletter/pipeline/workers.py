@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 WORKER_FLAG = "--worker"
 POLL = 0.25  # seconds between looks at the ledger for the progress bar (a wait on a worker's exit)
+POLL_SHARE = 0.05  # at most this share of the time goes to counting: a long issue's count is not free
 
 
 @dataclass
@@ -82,7 +84,7 @@ def run_workers(config: Config, store: Store, digest: Digest, issue: Issue, slot
 
 
 def _wait(procs, store: Store, issue: Issue, before: int, todo: int, progress, stop) -> None:
-    signalled = False
+    signalled, pause = False, POLL
     while True:
         alive = [p for p in procs if p.poll() is None]
         if not alive:
@@ -92,10 +94,12 @@ def _wait(procs, store: Store, issue: Issue, before: int, todo: int, progress, s
                 proc.send_signal(signal.SIGTERM)
             signalled = True
         if progress is not None:
+            started = time.monotonic()
             done = _done(store.ledger.counts([issue.id]).get(issue.id, Counts())) - before
             progress(min(max(done, 0), todo), todo)
+            pause = max(POLL, (time.monotonic() - started) / POLL_SHARE)
         try:
-            alive[0].wait(POLL)
+            alive[0].wait(pause)
         except subprocess.TimeoutExpired:
             pass
 
