@@ -196,3 +196,26 @@ def test_a_claim_reads_about_as_much_near_the_end_of_a_long_issue_as_in_a_short_
                                                                                  started=far)))
             assert len(got) == 20 and all(p.email.startswith(name) for p in got)
     assert work["long"] < 2 * work["short"], work
+
+
+def test_a_claim_skips_subscribers_who_left_after_the_send_began(issue):
+    """Who unsubscribes while a send runs is not sent the issue: their rows are skipped when claimed, and a
+    claim whose rows all belong to people who left goes on to the next rows instead of ending the send."""
+    from newsletter.store import SKIPPED
+
+    store, issue_id = issue
+    ids = [store.subscribers.get(f"r{i}@example.org").id for i in range(10)]
+    for sid in ids[:3]:
+        store.subscribers.unsubscribe(sid, ["daily"])  # from this digest
+    store.subscribers.unsubscribe(ids[5])  # from everything
+    far = datetime(2100, 1, 1)
+    first = store.ledger.claim(issue_id, "daily", "w", 3, lease_until=far, started=far)
+    assert [p.email for p in first] == ["r3@example.org", "r4@example.org"]  # r0-r2 claimed and skipped, then r3-r5
+    rest = store.ledger.claim(issue_id, "daily", "w", 10, lease_until=far, started=far)
+    assert [p.email for p in rest] == [f"r{i}@example.org" for i in (6, 7, 8, 9)]
+    assert store.ledger.claim(issue_id, "daily", "w", 10, lease_until=far, started=far) == []
+    with store.engine.connect() as conn:
+        skipped = conn.execute(sa.text("SELECT subscriber_id, last_error, claimed_by FROM deliveries "
+                                       "WHERE status = :s ORDER BY subscriber_id"), {"s": SKIPPED}).all()
+    assert [(r.subscriber_id, r.claimed_by) for r in skipped] == [(ids[i], None) for i in (0, 1, 2, 5)]
+    assert {r.last_error for r in skipped} == {"no longer subscribed to this digest"}
