@@ -13,6 +13,8 @@ Printed beside each figure, measured in the same run, is a baseline:
   `connections = 20`, against the ideal of 20 messages a second (goal: >= 0.9 of it);
 - peak memory of a whole send at 2,500 and 20,000 subscribers (goal: flat);
 - a ledger commit with SQLite synchronous=NORMAL and =FULL (the durability choice);
+- a claim of 500 rows once all but 10,000 rows of a 200,000-row issue are sent (`--claim-issue`),
+  against the same claim at the start of that issue, on SQLite and on PostgreSQL (goal: alike);
 - PostgreSQL, several workers (`--postgres URL`; `--postgres-only` runs just this part): 1, 2
   and 4 worker processes (`send --workers N`) against a sink holding each reply for one second
   with 10 connections per worker (goal: 4 workers >= 3.5x one), and against smtp-sink without
@@ -378,6 +380,54 @@ def pg_database_share(root: Path, url: str, sink, subscribers: int, connections:
     return took / done * 1e6
 
 
+CLAIM_LEFT = 10_000  # rows of the issue not yet sent when the claims near its end are timed
+
+
+def claim_cost(url: str, members: int, size: int = 500, tries: int = 5) -> tuple[float, float]:
+    """Milliseconds a claim of `size` rows takes at the start of an issue of `members` and once all but
+    CLAIM_LEFT are sent (median of `tries` each): the claim reads the rows still open, not the rows sent."""
+    import statistics
+
+    import sqlalchemy as sa
+    from newsletter.store import SENT, Store
+    from newsletter.store.tables import deliveries, subscriber_digests, subscribers
+
+    now, far = datetime(2024, 10, 11), datetime(2100, 1, 1)
+    with Store(url) as store:
+        with store.engine.begin() as conn:
+            for first in range(0, members, 10_000):
+                ids = range(first + 1, min(first + 10_000, members) + 1)
+                conn.execute(subscribers.insert(), [dict(id=i, email=f"c{i}@example.org", status="active", topics="[]",
+                                                         created=now, updated=now, salt="") for i in ids])
+                conn.execute(subscriber_digests.insert(), [dict(subscriber_id=i, digest="daily") for i in ids])
+        issue = store.record_issue("daily", DAY.isoformat(), DAY, [], "Subject", None)
+        store.ledger.queue_missing(issue.id, "daily")
+
+        def timed() -> float:
+            took = []
+            for t in range(tries):
+                start = time.perf_counter()
+                got = store.ledger.claim(issue.id, "daily", f"bench:{t}:x", size, lease_until=far, started=far)
+                took.append((time.perf_counter() - start) * 1000)
+                assert len(got) == size, len(got)
+            return statistics.median(took)
+
+        at_start = timed()
+        with store.engine.begin() as conn:
+            # All at once, with neither new statistics nor a vacuum (autovacuum would do both during a send).
+            conn.execute(deliveries.update().where(deliveries.c.issue_id == issue.id,
+                                                   deliveries.c.subscriber_id <= members - CLAIM_LEFT)
+                         .values(status=SENT, claimed_by=None, lease_until=None))
+        near_end = timed()
+    return near_end, at_start
+
+
+def claim_line(database: str, members: int, cost: tuple[float, float]) -> str:
+    near_end, at_start = cost
+    return (f"{f'claim 500 rows, {database}, {CLAIM_LEFT:,} of {members:,} left':44} {near_end:9,.1f} ms {at_start:9,.1f} ms "
+            f"{near_end / at_start:8.2f}x   (baseline: the same claim at the start of the issue; median of 5)")
+
+
 def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
     """The several-workers figures on PostgreSQL, as printed lines."""
     import sqlalchemy as sa
@@ -402,6 +452,7 @@ def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
                                             args.pg_connections, w))
         fast = {w: sorted(runs, key=lambda run: run["rate"])[len(runs) // 2] for w, runs in rounds.items()}
         per_message = pg_database_share(tmp / "pg-share", database(), fast_sink, args.pg_fast, args.pg_connections)
+        claims = claim_cost(database(), args.claim_issue)
     finally:
         with admin.connect() as conn:
             for url in made:
@@ -433,6 +484,7 @@ def postgres_section(args, stack: ExitStack, tmp: Path) -> list[str]:
                      + f"; {sum(run['cores'].values()):.2f} of {os.cpu_count()} cores, machine {run['busy']:.0%} busy)")
     # A connection sends its next message only once the last one's result is recorded: the share of
     # each message's time on a connection that the database takes, at the rate of one worker.
+    lines.append(claim_line("PostgreSQL", args.claim_issue, claims))
     send_us = args.pg_connections / fast[1]["rate"] * 1e6
     lines.append(f"{'database time a message (claims, results)':44} {per_message:9,.0f} us {send_us:9,.0f} us "
                  f"{per_message / send_us:8.1%}   (baseline: a message's time on one of {args.pg_connections} "
@@ -457,6 +509,7 @@ def main() -> None:
     parser.add_argument("--pg-connections", type=int, default=10, help="connections a worker in the PostgreSQL CPU case")
     parser.add_argument("--pg-fast", type=int, default=20_000, help="messages for the PostgreSQL CPU case")
     parser.add_argument("--pg-rounds", type=int, default=3, help="alternated runs of the CPU case; the median counts")
+    parser.add_argument("--claim-issue", type=int, default=200_000, help="rows of the issue whose claims are timed")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.memory_child:
@@ -498,6 +551,7 @@ def main() -> None:
             out = subprocess.run([sys.executable, __file__, "--memory-child", str(project_path)],
                                  capture_output=True, text=True, check=True)
             memory[n] = json.loads(out.stdout.strip().splitlines()[-1])
+        claims = claim_cost(f"sqlite:///{Path(tmp) / 'claims.db'}", args.claim_issue)
         postgres = postgres_section(args, stack, Path(tmp)) if args.postgres else []
 
     print(f"sink: {sink_name}; {args.subscribers:,} subscribers, {variants} variants, {size / 1024:.0f} KB a message, "
@@ -515,6 +569,7 @@ def main() -> None:
           f"{rate_slow / 20:8.2f}x   (baseline: the ideal; goal >= 0.9; {args.slow} messages)")
     print(f"{'sink ceiling, 1 reused connection, no compose':44} {sink_ceiling:9,.0f}/s")
     print(f"ledger commit, WAL: synchronous=NORMAL {normal:,.0f} us, FULL {full:,.0f} us")
+    print(claim_line("SQLite", args.claim_issue, claims))
     for n, m in memory.items():
         print(f"peak RSS sending to {n:>6,}: {m['peak_kb'] / 1024:6.1f} MB "
               f"(after start-up and imports {m['before_kb'] / 1024:.1f} MB; {m['rate']:,.0f}/s)")
