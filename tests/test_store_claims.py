@@ -134,7 +134,8 @@ def _issue_of(store: Store, digest: str, members: int, sent: int) -> int:
         conn.execute(subscribers.insert(), [dict(id=first + i, email=f"{digest}{i}@example.org", status="active",
                                                  topics="[]", created=now, updated=now, salt="")
                                             for i in range(members)])
-        conn.execute(subscriber_digests.insert(), [dict(subscriber_id=first + i, digest=digest) for i in range(members)])
+        conn.execute(subscriber_digests.insert(),
+                     [dict(subscriber_id=first + i, digest=digest) for i in range(members)])
     issue = store.record_issue(digest, "2024-10-11", date(2024, 10, 11), [], "Subject", None)
     assert store.ledger.queue_missing(issue.id, digest) == members  # PostgreSQL said -1 before preserve_rowcount
     with store.engine.begin() as conn:

@@ -223,7 +223,7 @@ class Ledger:
         """Rows still to send for subscribers who have since unsubscribed or left the digest: skipped."""
         with self.writer.begin() as conn:
             conn.execute(deliveries.update().where(
-                deliveries.c.issue_id == issue_id, _in_open_index(), sa.or_(deliveries.c.status == QUEUED, _retryable()),
+                deliveries.c.issue_id == issue_id, sa.or_(deliveries.c.status == QUEUED, _retryable()),
                 deliveries.c.subscriber_id.not_in(_active_members(digest))).values(
                 status=SKIPPED, last_error=DEPARTED, updated=_now()))
 
@@ -262,7 +262,7 @@ class Ledger:
         """The processes holding claims on the issue whose lease has not run out."""
         with self.engine.connect() as conn:
             return list(conn.execute(sa.select(deliveries.c.claimed_by).distinct().where(
-                deliveries.c.issue_id == issue_id, _in_open_index(), deliveries.c.status == CLAIMED,
+                deliveries.c.issue_id == issue_id, deliveries.c.status == CLAIMED,
                 deliveries.c.lease_until >= _now())).scalars())
 
     def renew(self, worker: str, lease_until: datetime) -> set[int]:
