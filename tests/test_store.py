@@ -179,3 +179,16 @@ def test_a_connection_used_a_moment_ago_is_not_pinged_and_its_loss_is_a_retryabl
         _backend_pid(engine)
     assert _backend_pid(engine) > 0  # the pool let the dead one go
     engine.dispose()
+
+
+def test_postgresql_connections_keep_the_urls_own_options(pg_url):
+    """Our settings (no JIT, the lock timeout) are made with SET, so options in the URL still apply."""
+    import sqlalchemy as sa
+
+    with Store(pg_url) as first:  # makes the tables
+        first.get_meta("schema_version")
+    with Store(pg_url + "?options=-c%20statement_timeout%3D12345", busy_timeout_ms=4321) as store:
+        with store.engine.connect() as conn:
+            shown = [conn.execute(sa.text(f"SHOW {name}")).scalar()
+                     for name in ("statement_timeout", "lock_timeout", "jit")]
+    assert shown == ["12345ms", "4321ms", "off"]

@@ -84,7 +84,7 @@ def run_workers(config: Config, store: Store, digest: Digest, issue: Issue, slot
 
 
 def _wait(procs, store: Store, issue: Issue, before: int, todo: int, progress, stop) -> None:
-    signalled, pause = False, POLL
+    signalled, next_count = False, 0.0
     while True:
         alive = [p for p in procs if p.poll() is None]
         if not alive:
@@ -93,13 +93,13 @@ def _wait(procs, store: Store, issue: Issue, before: int, todo: int, progress, s
             for proc in alive:
                 proc.send_signal(signal.SIGTERM)
             signalled = True
-        if progress is not None:
+        if progress is not None and time.monotonic() >= next_count:
             started = time.monotonic()
             done = _done(store.ledger.counts([issue.id]).get(issue.id, Counts())) - before
             progress(min(max(done, 0), todo), todo)
-            pause = max(POLL, (time.monotonic() - started) / POLL_SHARE)
-        try:
-            alive[0].wait(pause)
+            next_count = started + (time.monotonic() - started) / POLL_SHARE
+        try:  # a stop is passed on within POLL, however seldom the ledger is counted
+            alive[0].wait(POLL)
         except subprocess.TimeoutExpired:
             pass
 

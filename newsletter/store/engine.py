@@ -56,12 +56,6 @@ def open_engine(url: str, busy_timeout_ms: int | None = None, **options) -> sa.E
     if path is not None:
         _create_private(path)
     try:
-        if parsed.get_backend_name() == "postgresql":
-            # No JIT compiling: our statements are short, and a claim whose estimate crossed the JIT
-            # threshold spent 24 ms compiling to save nothing.
-            settings = ["-c jit=off"] + ([f"-c lock_timeout={int(busy_timeout_ms)}"] if busy_timeout_ms is not None
-                                         else [])
-            options["connect_args"] = {**options.get("connect_args", {}), "options": " ".join(settings)}
         engine = sa.create_engine(parsed, **options)
     except (sa.exc.NoSuchModuleError, ImportError) as exc:
         backend = parsed.get_backend_name()
@@ -73,10 +67,24 @@ def open_engine(url: str, busy_timeout_ms: int | None = None, **options) -> sa.E
         event.listen(engine, "connect", functools.partial(_sqlite_connect, busy_timeout_ms=wait_ms))
         event.listen(engine, "begin", _sqlite_begin)
     else:
+        event.listen(engine, "connect", functools.partial(_server_session, busy_timeout_ms=busy_timeout_ms))
         event.listen(engine.pool, "checkin", _checked_in)
         event.listen(engine.pool, "checkout", functools.partial(_ping_if_idle, engine.dialect))
     event.listen(engine, "handle_error", _translate(database_label(parsed), wait_ms))
     return engine
+
+
+def _server_session(dbapi_conn, _record, *, busy_timeout_ms: int | None) -> None:
+    """Settings of each new PostgreSQL connection, made with SET so that the URL's own `options` and
+    PGOPTIONS still apply (a startup `options` of ours would replace them)."""
+    settings = [f"SET lock_timeout = {int(busy_timeout_ms)}"] if busy_timeout_ms is not None else []
+    # No JIT compiling: our statements are short, and a claim whose cost estimate crossed the JIT
+    # threshold spent 24 ms compiling to save nothing.
+    settings.append("SET jit = off")
+    with dbapi_conn.cursor() as cur:
+        for setting in settings:
+            cur.execute(setting)
+    dbapi_conn.commit()  # a SET in a transaction that is rolled back would be undone
 
 
 def _checked_in(dbapi_connection, record) -> None:

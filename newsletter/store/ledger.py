@@ -34,6 +34,7 @@ from newsletter.store.tables import CHUNK, OPEN_DELIVERY, deliveries, subscriber
 QUEUED, CLAIMED, SENT, FAILED, UNKNOWN, SKIPPED = "queued", "claimed", "sent", "failed", "unknown", "skipped"
 DEPARTED = "no longer subscribed to this digest"  # why a row was skipped: its subscriber left
 ANALYZE_AFTER = 5_000  # rows queued at once after which PostgreSQL's statistics are brought up to date
+ANALYZE_LOCK_WAIT_MS = 2_000  # how long that waits for another process's maintenance lock before giving up
 
 log = logging.getLogger(__name__)
 
@@ -108,21 +109,21 @@ def _in_open_index():
     return sa.text(f"({OPEN_DELIVERY})")
 
 
-def _chosen(conn: sa.Connection, issue_id: int, limit: int, now: datetime, started: datetime, dead: Sequence[str],
-            retry_unknown: bool):
+def _chosen(conn: sa.Connection, issue_id: int, digest: str, limit: int, now: datetime, started: datetime,
+            dead: Sequence[str], retry_unknown: bool):
     """The first `limit` claimable rows of the issue, as a condition on the id.
 
-    Read from ix_deliveries_open in id order and nothing else: membership is checked after the
-    claim. Checked inside it, each candidate row cost a look-up in the subscribers, and
-    PostgreSQL, with statistics taken before a large import, drove the claim from the whole
-    member list instead: two seconds a claim at 200,000 subscribers.
+    Read from ix_deliveries_open in id order. Whether a queued row's subscriber is still in the
+    digest is checked after the claim: checked inside it, PostgreSQL, with statistics taken before
+    a large import, drove the claim from the whole member list (two seconds a claim at 200,000
+    subscribers), and SQLite read that list at every claim.
     """
     eligible = (sa.select(deliveries.c.id)
                 # A range, not `issue_id = X`, and ordered by both columns: only ix_deliveries_open gives
                 # that order, so the claim reads it. Given equality, PostgreSQL may walk the primary key past
                 # the rows already sent, which its statistics cannot tell apart from the rest.
                 .where(deliveries.c.issue_id.between(issue_id, issue_id), _in_open_index(),
-                       _claimable(now, started, dead, retry_unknown))
+                       _claimable(now, started, dead, retry_unknown, digest))
                 .order_by(deliveries.c.issue_id, deliveries.c.id).limit(limit)
                 # PostgreSQL: concurrent claimers skip each other's rows instead of waiting for
                 # them; SQLite ignores it, its write lock already serialises the claims.
@@ -134,17 +135,32 @@ def _chosen(conn: sa.Connection, issue_id: int, limit: int, now: datetime, start
     return deliveries.c.id.in_(eligible)
 
 
-def _claimable(now: datetime, started: datetime, dead: Sequence[str], retry_unknown: bool):
-    """The rows a run that started at `started` may claim at `now`."""
+def _claimable(now: datetime, started: datetime, dead: Sequence[str], retry_unknown: bool, digest: str):
+    """The rows a run that started at `started` may claim at `now`.
+
+    Queued and failed rows are claimed whoever they are for, and skipped after the claim if their
+    subscriber has left (see Ledger.claim). A taken-over claim or an unknown delivery may have gone
+    out already, so it is left as it is (for a journal to record) unless its subscriber is still in.
+    """
     expired = deliveries.c.lease_until < now
     if dead:  # holders on this machine whose process is gone: no need to wait for their lease
         expired = sa.or_(expired, deliveries.c.claimed_by.in_(list(dead)))
     which = [deliveries.c.status == QUEUED,
              sa.and_(_retryable(), sa.or_(deliveries.c.retry_after.is_(None), deliveries.c.retry_after < started)),
-             sa.and_(deliveries.c.status == CLAIMED, expired)]
+             sa.and_(deliveries.c.status == CLAIMED, expired, _still_member(digest))]
     if retry_unknown:
-        which.append(sa.and_(deliveries.c.status == UNKNOWN, deliveries.c.updated < started))
+        which.append(sa.and_(deliveries.c.status == UNKNOWN, deliveries.c.updated < started, _still_member(digest)))
     return sa.or_(*which)
+
+
+def _still_member(digest: str):
+    """The row's subscriber is still active in the digest: a look-up per row, for the few rows of the kinds
+    above (a join from the member list would read all of it)."""
+    return (sa.select(sa.literal(1)).where(
+        subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == "active",
+        subscriber_digests.c.subscriber_id == deliveries.c.subscriber_id,
+        subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active")
+        .limit(1).scalar_subquery().is_not(None))
 
 
 # SQLite: one statement for a whole batch (executemany): building a statement per row cost a third
@@ -214,6 +230,8 @@ class Ledger:
         new issue at every claim (150 ms each), and read all memberships to find 500 subscribers."""
         try:
             with self.writer.begin() as conn:
+                # Not behind a vacuum, an index build or a migration elsewhere: the send would wait with it.
+                conn.execute(sa.text(f"SET LOCAL lock_timeout = {ANALYZE_LOCK_WAIT_MS}"))
                 conn.execute(sa.text("ANALYZE deliveries, subscribers, subscriber_digests"))
         except (sa.exc.SQLAlchemyError, StoreError) as exc:  # only slower without them
             log.warning("could not update the database's statistics (%s); claims may be slow until autovacuum "
@@ -233,13 +251,15 @@ class Ledger:
               started: datetime, dead: Sequence[str] = (), retry_unknown: bool = False) -> list[Pending]:
         """Claim up to `limit` rows of the issue for `worker`, atomically; the rows with their subscribers.
 
-        Rows whose subscriber has left the digest since the send began are skipped on the way, as
-        close_departed skips them at its start; [] means none is left to claim."""
+        Queued or failed rows whose subscriber has left the digest since the send began are skipped
+        on the way, as close_departed skips them at its start; when a whole batch had left, all such
+        rows of the issue are skipped at once. [] means none is left to claim."""
         while True:
             now = _now()
             with self.writer.begin() as conn:
                 claimed = dict(conn.execute(
-                    deliveries.update().where(_chosen(conn, issue_id, limit, now, started, dead, retry_unknown))
+                    deliveries.update().where(_chosen(conn, issue_id, digest, limit, now, started, dead,
+                                                      retry_unknown))
                     .values(status=CLAIMED, claimed_by=worker, lease_until=lease_until, updated=now)
                     .returning(deliveries.c.id, deliveries.c.subscriber_id)).all())
                 if not claimed:
@@ -248,6 +268,7 @@ class Ledger:
                     _active_members(digest).with_only_columns(
                         subscribers.c.id, subscribers.c.email, subscribers.c.name, subscribers.c.topics,
                         subscribers.c.salt).where(subscribers.c.id.in_(list(claimed.values()))))}
+                # Only queued and failed rows can be among them (see _claimable).
                 departed = [delivery_id for delivery_id, sid in claimed.items() if sid not in people]
                 if departed:
                     conn.execute(deliveries.update().where(deliveries.c.id.in_(departed)).values(
@@ -257,6 +278,7 @@ class Ledger:
                        for delivery_id, sid in sorted(claimed.items()) if sid in people]
             if pending:
                 return pending
+            self.close_departed(issue_id, digest)  # a mass departure: not a batch at a time
 
     def holders(self, issue_id: int) -> list[str]:
         """The processes holding claims on the issue whose lease has not run out."""
@@ -302,7 +324,7 @@ class Ledger:
 
         Each is written only while its row is still claimed by that process, so replaying twice
         changes nothing. A message that went out (sent, unknown) is recorded even if the row was
-        released or taken over meanwhile: better than sending it again.
+        released, taken over or skipped because its subscriber left meanwhile: it did go out.
         """
         applied = self.record_many(worker, outcomes)
         gone = [o for o in outcomes if o.status in (SENT, UNKNOWN)]
@@ -311,7 +333,9 @@ class Ledger:
             with self.writer.begin() as conn:
                 for o in gone:
                     applied += conn.execute(deliveries.update().where(
-                        deliveries.c.id == o.delivery_id, deliveries.c.status.in_([QUEUED, CLAIMED, FAILED]),
+                        deliveries.c.id == o.delivery_id,
+                        sa.or_(deliveries.c.status.in_([QUEUED, CLAIMED, FAILED]),
+                               sa.and_(deliveries.c.status == SKIPPED, deliveries.c.last_error == DEPARTED)),
                         sa.or_(deliveries.c.claimed_by.is_(None), deliveries.c.claimed_by != worker)).values(
                         status=o.status, attempts=deliveries.c.attempts + o.attempts, last_error=o.error,
                         message_id=o.message_id, permanent=False, retry_after=None, claimed_by=None,

@@ -265,7 +265,7 @@ def _open_deliveries_index(conn: sa.Connection) -> None:
     held = "claimed_by IS NOT NULL"
     table = sa.Table("deliveries", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True),
                      sa.Column("issue_id", sa.Integer), sa.Column("claimed_by", sa.String(128)))
-    conn.execute(sa.text("DROP INDEX ix_deliveries_claimed_by"))
+    conn.execute(sa.text("DROP INDEX IF EXISTS ix_deliveries_claimed_by"))
     sa.Index("ix_deliveries_claimed_by", table.c.claimed_by, postgresql_where=sa.text(held),
              sqlite_where=sa.text(held)).create(conn)
     sa.Index("ix_deliveries_open", table.c.issue_id, table.c.id, postgresql_where=sa.text(open_rows),

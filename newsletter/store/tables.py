@@ -149,10 +149,11 @@ subscriber_digests = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, server_default="active"),
     sa.Index("ix_subscriber_digests_digest", "digest"),
 )
-# The rows of the ledger a send may still act on (see store/ledger.py for the states). Claims find them
-# through an index of these rows alone, in id order: reading the index of every row instead walked past
-# all the rows already sent, so each claim near the end of a long issue read the whole issue. A query
-# uses the index only when it repeats this condition word for word (SQLite matches it as written).
+# The rows of the ledger a send may still claim (see store/ledger.py for the states; unknown ones only
+# with --retry-unknown). Claims find them through an index of these rows alone, in id order: reading the
+# index of every row instead walked past all the rows already sent, so each claim near the end of a long
+# issue read the whole issue. SQLite uses the index only for a query that repeats this condition word for
+# word; PostgreSQL works the match out itself.
 OPEN_DELIVERY = "status IN ('queued', 'claimed', 'unknown') OR (status = 'failed' AND NOT permanent)"
 HELD_DELIVERY = "claimed_by IS NOT NULL"
 deliveries = sa.Table(
