@@ -155,12 +155,9 @@ def _claimable(now: datetime, started: datetime, dead: Sequence[str], retry_unkn
 
 def _still_member(digest: str):
     """The row's subscriber is still active in the digest: a look-up per row, for the few rows of the kinds
-    above (a join from the member list would read all of it)."""
-    return (sa.select(sa.literal(1)).where(
-        subscribers.c.id == deliveries.c.subscriber_id, subscribers.c.status == "active",
-        subscriber_digests.c.subscriber_id == deliveries.c.subscriber_id,
-        subscriber_digests.c.digest == digest, subscriber_digests.c.status == "active")
-        .limit(1).scalar_subquery().is_not(None))
+    above. A scalar subquery with LIMIT: as EXISTS, PostgreSQL hashed the whole member list to check one row."""
+    return (_active_members(digest).where(subscribers.c.id == deliveries.c.subscriber_id)
+            .limit(1).scalar_subquery().is_not(None))
 
 
 # SQLite: one statement for a whole batch (executemany): building a statement per row cost a third
