@@ -241,13 +241,13 @@ def small_disk(tmp_path):
 
 
 def fill(folder: Path) -> Path:
-    """Write a file until the disk is full; the file (remove it to free the space)."""
+    """Write a file until the disk is full; the file (remove it to free the space). Unbuffered: a buffered
+    file keeps what did not fit and raises ENOSPC again when it is closed."""
     filler = folder / "filler"
-    with open(filler, "wb") as fh:
+    with open(filler, "wb", buffering=0) as fh:
         try:
             while True:
                 fh.write(b"\0" * 65536)
-                fh.flush()
         except OSError:
             pass
     return filler
